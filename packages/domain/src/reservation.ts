@@ -1,0 +1,35 @@
+export type ReservationStatus = 'confirmed' | 'cancelled';
+
+export interface Reservation {
+  readonly reservationId: string;
+  readonly eventId: string;
+  readonly partnerId: string;
+  readonly seats: number;
+  readonly status: ReservationStatus;
+  readonly createdAt: Date;
+}
+
+export const MIN_SEATS_PER_RESERVATION = 1;
+export const MAX_SEATS_PER_RESERVATION = 10;
+export const MAX_PARTNER_ID_LENGTH = 64;
+
+/** True when `seats` is a whole number of seats one reservation may take. */
+export function isValidSeatCount(seats: number): boolean {
+  return (
+    Number.isInteger(seats) &&
+    seats >= MIN_SEATS_PER_RESERVATION &&
+    seats <= MAX_SEATS_PER_RESERVATION
+  );
+}
+
+/** True for a non-blank partner id of at most 64 characters (code points). */
+export function isValidPartnerId(partnerId: string): boolean {
+  return partnerId.trim().length > 0 && [...partnerId].length <= MAX_PARTNER_ID_LENGTH;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Reservation ids are UUIDs; anything else cannot name a reservation. */
+export function isReservationId(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ReservationService } from '@ticketboss/domain';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { ErrorBody, handleError, handleNotFound } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { seedReservationRoutes } from './routes/reservations.js';
+
+export interface AppDeps {
+  readonly reservations: ReservationService;
+  /** The event behind the seed's unversioned routes. */
+  readonly defaultEventId: string;
+  /** Omit for no logging (tests). */
+  readonly logger?: FastifyBaseLogger;
+}
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the HTTP API without listening, so tests can `inject()` and main.ts can `listen()`. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // A caller's X-Request-Id is kept when it is sane, so partners can correlate their logs with ours.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: {
+      // "3" is not a number of seats: no type coercion, and bodies are never rewritten by validation.
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ErrorBody);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+
+  void app.register(healthRoutes);
+  void app.register(seedReservationRoutes, { reservations: deps.reservations, eventId: deps.defaultEventId });
+  return app;
+}

@@ -1,0 +1,60 @@
+import {
+  createDatabase,
+  findPendingMigrations,
+  migrate,
+  readMigrationFiles,
+  startEmbeddedPostgres,
+  type DatabaseHandle,
+} from '@ticketboss/adapters-postgres';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+
+export interface OpenDatabase {
+  readonly db: DatabaseHandle;
+  /** Closes the pool, then stops the embedded server if we started one. */
+  close(): Promise<void>;
+}
+
+/** DATABASE_URL when set; otherwise an embedded PostgreSQL with its data under TICKETBOSS_DATA_DIR. */
+export async function openDatabase(config: Config, logger: Logger): Promise<OpenDatabase> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : await startEmbeddedPostgres({
+        dataDir: config.dataDir,
+        port: config.embeddedPostgresPort,
+        log: (message) => logger.info(message),
+      });
+  const connectionString = config.databaseUrl ?? embedded?.connectionString;
+  if (!connectionString) throw new Error('no database: neither DATABASE_URL nor an embedded server');
+  const db = createDatabase({
+    connectionString,
+    poolSize: config.databasePoolSize,
+    onIdleClientError: (err) => logger.warn({ err }, 'idle database connection failed'),
+  });
+  return {
+    db,
+    async close() {
+      await db.destroy();
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * With migrations on, applies what is pending. With them off (a DBA applies them), refuses to go on while any
+ * file is pending, naming them. Either way an applied file whose checksum changed stops start-up.
+ */
+export async function prepareSchema(db: DatabaseHandle, config: Config, logger: Logger): Promise<void> {
+  const files = await readMigrationFiles();
+  if (config.migrate === 'on') {
+    const applied = await migrate(db, files);
+    logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'schema is up to date');
+    return;
+  }
+  const pending = await findPendingMigrations(db, files);
+  if (pending.length > 0) {
+    throw new Error(
+      `TICKETBOSS_MIGRATE=off and ${pending.length} migration(s) are pending: ${pending.map((f) => f.name).join(', ')}; apply them (see README) and start again`,
+    );
+  }
+}

@@ -1,0 +1,115 @@
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  MAX_PARTNER_ID_LENGTH,
+  MAX_SEATS_PER_RESERVATION,
+  MIN_SEATS_PER_RESERVATION,
+} from '@ticketboss/domain';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'What went wrong, for people' }),
+    code: Type.String({ description: 'Stable code, for programs' }),
+  },
+  { $id: 'ErrorBody' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** Every error the API answers with: status, stable code and the message clients see. */
+export const apiErrors = {
+  insufficientSeats: { status: 409, code: 'INSUFFICIENT_SEATS', message: 'Not enough seats left' },
+  reservationNotFound: { status: 404, code: 'RESERVATION_NOT_FOUND', message: 'Reservation not found' },
+  reservationAlreadyCancelled: {
+    status: 404,
+    code: 'RESERVATION_ALREADY_CANCELLED',
+    message: 'Reservation already cancelled',
+  },
+  eventNotFound: { status: 404, code: 'EVENT_NOT_FOUND', message: 'Event not found' },
+  contended: {
+    status: 503,
+    code: 'CONTENDED',
+    message: 'The event is too busy to decide this request right now; nothing was changed, retry shortly',
+  },
+  invalidJson: { status: 400, code: 'INVALID_JSON', message: 'Request body is not valid JSON' },
+  unsupportedMediaType: {
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Content-Type must be application/json',
+  },
+  payloadTooLarge: { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'Request body is larger than 64 KiB' },
+  internal: { status: 500, code: 'INTERNAL_ERROR', message: 'Internal server error' },
+} as const satisfies Record<string, ApiError>;
+
+export interface ApiError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Seconds a client should wait before retrying a `CONTENDED` answer. */
+export const CONTENDED_RETRY_AFTER_SECONDS = 1;
+
+export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
+  if (error.code === apiErrors.contended.code) reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  return reply.code(error.status).send({ error: error.message, code: error.code } satisfies ErrorBody);
+}
+
+/** Messages for fields whose rule is more than "required"; the seed's wording where the seed has one. */
+const fieldMessages: Record<string, string> = {
+  seats: `seats must be between ${MIN_SEATS_PER_RESERVATION} and ${MAX_SEATS_PER_RESERVATION}`,
+  partnerId: `partnerId must be a non-empty string of at most ${MAX_PARTNER_ID_LENGTH} characters`,
+};
+
+export function invalidField(field: string): ApiError {
+  return { status: 400, code: 'VALIDATION_ERROR', message: fieldMessages[field] ?? `${field} is invalid` };
+}
+
+function validationError(error: FastifyError): ApiError {
+  const [first] = error.validation ?? [];
+  const context = error.validationContext ?? 'body';
+  if (!first) return invalidField(context);
+  if (first.keyword === 'required') {
+    const missing = (first.params as { missingProperty?: string }).missingProperty ?? 'a field';
+    return { ...invalidField(missing), message: `${missing} is required` };
+  }
+  const field = first.instancePath.split('/')[1];
+  if (!field) {
+    return context === 'body' ? { ...invalidField(context), message: 'body must be a JSON object' } : invalidField(context);
+  }
+  return invalidField(field);
+}
+
+const fastifyClientErrors: Record<string, ApiError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: apiErrors.unsupportedMediaType,
+  FST_ERR_CTP_BODY_TOO_LARGE: apiErrors.payloadTooLarge,
+  FST_ERR_CTP_INVALID_JSON_BODY: apiErrors.invalidJson,
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'Request body is empty' },
+};
+
+/**
+ * One place maps every thrown error to a response. Validation and framework client errors get a message that
+ * names the problem; anything else is logged with its cause and answered with a bare 500.
+ */
+export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.validation) {
+    return sendError(reply, validationError(error));
+  }
+  const known = error.code ? fastifyClientErrors[error.code] : undefined;
+  if (known) return sendError(reply, known);
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    // Other framework client errors (bad content length, forbidden __proto__ keys, ...): their messages are
+    // about the request, never about our internals.
+    return sendError(reply, { status, code: 'BAD_REQUEST', message: error.message });
+  }
+  request.log.error({ err: error }, 'request failed');
+  return sendError(reply, apiErrors.internal);
+}
+
+export function handleNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendError(reply, {
+    status: 404,
+    code: 'ROUTE_NOT_FOUND',
+    message: `Route ${request.method} ${request.url.split('?')[0]} not found`,
+  });
+}
