@@ -177,6 +177,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const passwordFile = join(dataDir, 'postgres-password');
   const [binaries, runAs] = await Promise.all([resolveBinaries(), userToRunAs(log)]);
   await mkdir(dataDir, { recursive: true });
+  // The server runs as another user, who must be able to pass through our folder (not read it).
+  if (runAs) await chmod(dataDir, 0o711);
 
   if (!existsSync(join(pgdata, 'PG_VERSION'))) {
     log(`initialising a new PostgreSQL cluster in ${pgdata}`);

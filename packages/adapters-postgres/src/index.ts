@@ -6,7 +6,8 @@ export {
   findPendingMigrations,
   migrate,
   MigrationError,
-  readMigrationFiles,
+  readMigrations,
   type MigrationFile,
+  type MigrationSet,
 } from './migrate.js';
 export { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';

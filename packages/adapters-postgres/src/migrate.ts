@@ -23,9 +23,19 @@ export class MigrationError extends Error {
   override readonly name = 'MigrationError';
 }
 
-export async function readMigrationFiles(dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationFile[]> {
+/** Creates the ledger table; shared with migrations/apply-with-psql.sh so both keep the same records. */
+const LEDGER_FILE = 'schema_migrations.sql';
+
+export interface MigrationSet {
+  /** The ledger's DDL (schema_migrations.sql). */
+  readonly ledgerSql: string;
+  /** The numbered files, in the order they apply. */
+  readonly files: readonly MigrationFile[];
+}
+
+export async function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationSet> {
   const names = (await readdir(dir)).filter((name) => MIGRATION_FILE.test(name)).sort();
-  return Promise.all(
+  const files = await Promise.all(
     names.map(async (name) => {
       const content = await readFile(join(dir, name));
       return {
@@ -35,14 +45,8 @@ export async function readMigrationFiles(dir: string = DEFAULT_MIGRATIONS_DIR): 
       };
     }),
   );
+  return { ledgerSql: await readFile(join(dir, LEDGER_FILE), 'utf8'), files };
 }
-
-const createLedger = sql`
-  CREATE TABLE IF NOT EXISTS schema_migrations (
-    name       text        NOT NULL CONSTRAINT schema_migrations_pkey PRIMARY KEY,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`;
 
 async function ledgerExists(db: Kysely<Database>): Promise<boolean> {
   const { rows } = await sql<{ exists: boolean }>`
@@ -77,14 +81,11 @@ export async function findPendingMigrations(
  * Applies pending migrations in order, each in its own transaction together with its ledger row, while holding
  * a session advisory lock so that processes starting together apply each file once. Returns the names applied.
  */
-export async function migrate(
-  db: Kysely<Database>,
-  files: readonly MigrationFile[],
-): Promise<string[]> {
+export async function migrate(db: Kysely<Database>, { ledgerSql, files }: MigrationSet): Promise<string[]> {
   return db.connection().execute(async (conn) => {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`.execute(conn);
     try {
-      await createLedger.execute(conn);
+      await sql.raw(ledgerSql).execute(conn);
       const pending = await findPendingMigrations(conn, files);
       for (const file of pending) {
         await conn.transaction().execute(async (trx) => {

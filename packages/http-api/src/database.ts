@@ -2,7 +2,7 @@ import {
   createDatabase,
   findPendingMigrations,
   migrate,
-  readMigrationFiles,
+  readMigrations,
   startEmbeddedPostgres,
   type DatabaseHandle,
 } from '@ticketboss/adapters-postgres';
@@ -45,13 +45,13 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
  * file is pending, naming them. Either way an applied file whose checksum changed stops start-up.
  */
 export async function prepareSchema(db: DatabaseHandle, config: Config, logger: Logger): Promise<void> {
-  const files = await readMigrationFiles();
+  const migrations = await readMigrations();
   if (config.migrate === 'on') {
-    const applied = await migrate(db, files);
+    const applied = await migrate(db, migrations);
     logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'schema is up to date');
     return;
   }
-  const pending = await findPendingMigrations(db, files);
+  const pending = await findPendingMigrations(db, migrations.files);
   if (pending.length > 0) {
     throw new Error(
       `TICKETBOSS_MIGRATE=off and ${pending.length} migration(s) are pending: ${pending.map((f) => f.name).join(', ')}; apply them (see README) and start again`,

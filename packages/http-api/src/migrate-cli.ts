@@ -2,7 +2,7 @@
  * `pnpm migrate`: applies pending migrations to DATABASE_URL (or to the embedded database, as `pnpm start`
  * would use it) and exits. `pnpm migrate --status` only lists what is pending.
  */
-import { findPendingMigrations, readMigrationFiles } from '@ticketboss/adapters-postgres';
+import { findPendingMigrations, readMigrations } from '@ticketboss/adapters-postgres';
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase, prepareSchema } from './database.js';
@@ -20,7 +20,7 @@ const logger = pino({ level: config.logLevel });
 const database = await openDatabase(config, logger);
 try {
   if (statusOnly) {
-    const pending = await findPendingMigrations(database.db, await readMigrationFiles());
+    const pending = await findPendingMigrations(database.db, (await readMigrations()).files);
     process.stdout.write(pending.length ? `pending: ${pending.map((f) => f.name).join(', ')}\n` : 'up to date\n');
   } else {
     await prepareSchema(database.db, config, logger);

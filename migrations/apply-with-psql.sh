@@ -1,0 +1,28 @@
+#!/bin/sh
+# Applies pending migrations with psql alone, for DBAs who apply schema changes themselves, and records each one
+# in schema_migrations exactly as `pnpm migrate` does (name and sha256 of the file), so that TicketBoss started
+# with TICKETBOSS_MIGRATE=off sees nothing pending. Each file runs in one transaction with its ledger row.
+# Run it alone: unlike `pnpm migrate` it takes no lock.
+#
+#   migrations/apply-with-psql.sh "postgres://user@host:5432/ticketboss"
+#   (or no argument, with PGHOST, PGUSER, PGDATABASE, ... set)
+set -eu
+dir=$(cd "$(dirname "$0")" && pwd)
+run_psql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+run_psql "$@" -f "$dir/schema_migrations.sql"
+for file in "$dir"/[0-9][0-9][0-9][0-9]_*.sql; do
+  name=$(basename "$file")
+  checksum=$(sha256sum "$file" | cut -d ' ' -f 1)
+  recorded=$(run_psql "$@" -A -t -c "SELECT checksum FROM schema_migrations WHERE name = '$name'")
+  if [ -n "$recorded" ]; then
+    if [ "$recorded" != "$checksum" ]; then
+      echo "migration $name was changed after it was applied; restore it and add a new migration instead" >&2
+      exit 1
+    fi
+    continue
+  fi
+  echo "applying $name"
+  run_psql "$@" --single-transaction -f "$file" \
+    -c "INSERT INTO schema_migrations (name, checksum) VALUES ('$name', '$checksum')"
+done

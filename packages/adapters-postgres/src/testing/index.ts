@@ -1,0 +1,2 @@
+export { createTestDatabase, type TestDatabase } from './test-database.js';
+export { startTestPostgresServer, type TestPostgresServer } from './postgres-server.js';

@@ -1,0 +1,172 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { EventDefinition } from './event.js';
+import type { Clock } from './ports.js';
+import { createReservationService, type ReserveSeatsOutcome } from './reservations.js';
+import { createInMemoryEventRepository } from './testing/index.js';
+
+const EVENT: EventDefinition = { eventId: 'gig', name: 'Gig', totalSeats: 20 };
+
+function setup(options: { totalSeats?: number; maxWaitMs?: number; clock?: Clock } = {}) {
+  const repository = createInMemoryEventRepository([{ ...EVENT, totalSeats: options.totalSeats ?? EVENT.totalSeats }]);
+  let next = 0;
+  const service = createReservationService({
+    repository,
+    clock: options.clock ?? { now: () => new Date() },
+    ids: { reservationId: () => `00000000-0000-4000-8000-${String(++next).padStart(12, '0')}` },
+    maxWaitMs: options.maxWaitMs ?? 2000,
+  });
+  return { repository, service };
+}
+
+async function summary(service: ReturnType<typeof setup>['service']) {
+  const outcome = await service.getEventSummary(EVENT.eventId);
+  if (outcome.kind !== 'found') throw new Error('event missing');
+  return outcome.summary;
+}
+
+describe('reserveSeats', () => {
+  it('when the seats fit, it reserves them and the version grows by one', async () => {
+    const { service } = setup();
+    const outcome = await service.reserveSeats({ eventId: 'gig', partnerId: 'abc', seats: 3 });
+    expect(outcome).toMatchObject({ kind: 'reserved', reservation: { seats: 3, partnerId: 'abc', status: 'confirmed' } });
+    expect(await summary(service)).toMatchObject({ availableSeats: 17, reservedSeats: 3, reservationCount: 1, version: 1 });
+  });
+
+  it('when fewer seats remain than requested, it answers insufficient_seats and changes nothing', async () => {
+    const { service } = setup({ totalSeats: 4 });
+    await service.reserveSeats({ eventId: 'gig', partnerId: 'abc', seats: 3 });
+    expect(await service.reserveSeats({ eventId: 'gig', partnerId: 'abc', seats: 2 })).toEqual({
+      kind: 'insufficient_seats',
+      availableSeats: 1,
+    });
+    expect(await summary(service)).toMatchObject({ availableSeats: 1, version: 1 });
+  });
+
+  it('takes the last seat exactly', async () => {
+    const { service } = setup({ totalSeats: 10 });
+    expect((await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 10 })).kind).toBe('reserved');
+    expect(await summary(service)).toMatchObject({ availableSeats: 0 });
+  });
+
+  it.each([0, 11, -1, 2.5])('refuses %s seats before touching the repository', async (seats) => {
+    const { service } = setup();
+    expect(await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats })).toEqual({ kind: 'invalid_seats' });
+    expect(await summary(service)).toMatchObject({ version: 0 });
+  });
+
+  it('refuses a blank partner id', async () => {
+    const { service } = setup();
+    expect(await service.reserveSeats({ eventId: 'gig', partnerId: ' ', seats: 1 })).toEqual({
+      kind: 'invalid_partner_id',
+    });
+  });
+
+  it('answers event_not_found for an unknown event', async () => {
+    const { service } = setup();
+    expect(await service.reserveSeats({ eventId: 'nope', partnerId: 'p', seats: 1 })).toEqual({
+      kind: 'event_not_found',
+    });
+  });
+
+  it('after version conflicts (another process committing), it re-reads and still reserves', async () => {
+    const { service, repository } = setup();
+    repository.conflictNext('gig', 5);
+    const outcome = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 2 });
+    expect(outcome.kind).toBe('reserved');
+    expect(repository.allReservations()).toHaveLength(1);
+  });
+
+  it('when conflicts outlast the allowed wait, it answers contended and changes nothing', async () => {
+    let now = 0;
+    const clock = { now: () => new Date((now += 100)) };
+    const { service, repository } = setup({ clock, maxWaitMs: 1000 });
+    repository.conflictNext('gig', 1_000_000);
+    expect(await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 2 })).toEqual({ kind: 'contended' });
+    expect(repository.allReservations()).toHaveLength(0);
+    expect(await summary(service)).toMatchObject({ availableSeats: 20 });
+  });
+});
+
+describe('cancelReservation', () => {
+  it('cancels an active reservation and returns its seats', async () => {
+    const { service } = setup();
+    const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
+    if (reserved.kind !== 'reserved') throw new Error('not reserved');
+    const outcome = await service.cancelReservation(reserved.reservation.reservationId);
+    expect(outcome).toMatchObject({ kind: 'cancelled', reservation: { status: 'cancelled', seats: 4 } });
+    expect(await summary(service)).toMatchObject({ availableSeats: 20, reservedSeats: 0, reservationCount: 0, version: 2 });
+  });
+
+  it('answers already_cancelled the second time, and returns the seats once', async () => {
+    const { service } = setup();
+    const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
+    if (reserved.kind !== 'reserved') throw new Error('not reserved');
+    const id = reserved.reservation.reservationId;
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => service.cancelReservation(id)));
+    expect(outcomes.filter((o) => o.kind === 'cancelled')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'already_cancelled')).toHaveLength(7);
+    expect(await summary(service)).toMatchObject({ availableSeats: 20, version: 2 });
+  });
+
+  it('answers not_found for an unknown id and for something that is not a UUID', async () => {
+    const { service } = setup();
+    expect(await service.cancelReservation('00000000-0000-4000-8000-999999999999')).toEqual({ kind: 'not_found' });
+    expect(await service.cancelReservation('abc')).toEqual({ kind: 'not_found' });
+  });
+
+  it('after version conflicts, it re-reads and still cancels', async () => {
+    const { service, repository } = setup();
+    const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
+    if (reserved.kind !== 'reserved') throw new Error('not reserved');
+    repository.conflictNext('gig', 3);
+    expect((await service.cancelReservation(reserved.reservation.reservationId)).kind).toBe('cancelled');
+  });
+});
+
+describe('under any interleaving of concurrent reserves and cancels', () => {
+  it('never oversells, keeps the invariant, and denies only when the seats did not fit', async () => {
+    const command = fc.oneof(
+      fc.record({ op: fc.constant('reserve' as const), seats: fc.integer({ min: 1, max: 10 }) }),
+      fc.record({ op: fc.constant('cancel' as const), index: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(command, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (waves, conflicts) => {
+          const { service, repository } = setup({ totalSeats: 25 });
+          const reservedIds: string[] = [];
+          const denials: Extract<ReserveSeatsOutcome, { kind: 'insufficient_seats' }>[] = [];
+          const deniedSeats: number[] = [];
+          for (const wave of waves) {
+            repository.conflictNext('gig', conflicts);
+            await Promise.all(
+              wave.map(async (c) => {
+                if (c.op === 'reserve') {
+                  const outcome = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: c.seats });
+                  if (outcome.kind === 'reserved') reservedIds.push(outcome.reservation.reservationId);
+                  else if (outcome.kind === 'insufficient_seats') {
+                    denials.push(outcome);
+                    deniedSeats.push(c.seats);
+                  } else throw new Error(`unexpected ${outcome.kind}`);
+                } else if (reservedIds.length > 0) {
+                  const outcome = await service.cancelReservation(reservedIds[c.index % reservedIds.length]!);
+                  expect(['cancelled', 'already_cancelled']).toContain(outcome.kind);
+                }
+              }),
+            );
+          }
+          const active = repository.allReservations().filter((r) => r.status === 'confirmed');
+          const activeSeats = active.reduce((sum, r) => sum + r.seats, 0);
+          const s = await summary(service);
+          expect(s.availableSeats).toBeGreaterThanOrEqual(0);
+          expect(s.availableSeats + activeSeats).toBe(25);
+          expect(s.reservationCount).toBe(active.length);
+          denials.forEach((d, i) => expect(deniedSeats[i]!).toBeGreaterThan(d.availableSeats));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

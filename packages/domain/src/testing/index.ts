@@ -1,0 +1,1 @@
+export { createInMemoryEventRepository, type InMemoryEventRepository } from './in-memory-event-repository.js';
