@@ -23,6 +23,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Any id that fits in a request line reaches its route (and is answered "not found" there), not the 404 of
+    // unknown routes; Node caps the request line at 16 KiB anyway.
+    routerOptions: { maxParamLength: 16 * 1024 },
     // A caller's X-Request-Id is kept when it is sane, so partners can correlate their logs with ours.
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
@@ -34,6 +37,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // JSON only: without this, Fastify would parse text/plain bodies into strings.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
