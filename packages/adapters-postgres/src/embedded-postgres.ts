@@ -141,10 +141,9 @@ async function initialise(
         '--no-sync',
       ],
       { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
-    ).catch((error: { stderr?: string }) => {
-      throw new Error(
-        `initdb failed for ${pgdata}${runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : ''}: ${error.stderr?.trim() ?? String(error)}`,
-      );
+    ).catch((error: Error & { stderr?: string }) => {
+      const who = runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : '';
+      throw new Error(`initdb failed for ${pgdata}${who}: ${error.stderr?.trim() || error.message}`);
     });
   } finally {
     await rm(pwDir, { recursive: true, force: true });
@@ -194,10 +193,21 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const logFile = await open(join(dataDir, 'postgres.log'), 'a');
   if (runAs) await chmod(join(dataDir, 'postgres.log'), 0o644);
 
-  const durability = options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
+  const durability =
+    options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
   const child = spawn(
     binaries.postgres,
-    ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...durability],
+    [
+      '-D',
+      pgdata,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...durability,
+    ],
     { ...runAs, detached: true, stdio: ['ignore', logFile.fd, logFile.fd], env: { ...process.env, LC_ALL: 'C' } },
   );
   await logFile.close();

@@ -63,9 +63,9 @@ describe('commitReservation', () => {
       database.db,
     );
     try {
-      await expect(
-        repository.commitReservation({ eventId, version: 0 }, reservation(4, 'explode')),
-      ).rejects.toThrow(/test_only_reject/);
+      await expect(repository.commitReservation({ eventId, version: 0 }, reservation(4, 'explode'))).rejects.toThrow(
+        /test_only_reject/,
+      );
       expect(await event()).toMatchObject({ availableSeats: 10, version: 0 });
       expect(await findInvariantBreaches(database.db)).toEqual([]);
     } finally {
@@ -120,7 +120,14 @@ describe('findInvariantBreaches', () => {
     expect(await findInvariantBreaches(database.db)).toEqual([]);
     await sql`UPDATE events SET available_seats = available_seats + 1 WHERE event_id = ${eventId}`.execute(database.db);
     expect(await findInvariantBreaches(database.db)).toEqual([
-      { eventId, totalSeats: 10, availableSeats: 9, reservedSeats: 2, confirmedReservations: 1, recordedReservationCount: 1 },
+      {
+        eventId,
+        totalSeats: 10,
+        availableSeats: 9,
+        reservedSeats: 2,
+        confirmedReservations: 1,
+        recordedReservationCount: 1,
+      },
     ]);
     await sql`UPDATE events SET available_seats = available_seats - 1 WHERE event_id = ${eventId}`.execute(database.db);
   });

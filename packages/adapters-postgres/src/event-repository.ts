@@ -46,14 +46,7 @@ function toReservation(row: Selectable<ReservationsTable>): Reservation {
   };
 }
 
-const eventColumns = [
-  'event_id',
-  'name',
-  'total_seats',
-  'available_seats',
-  'active_reservations',
-  'version',
-] as const;
+const eventColumns = ['event_id', 'name', 'total_seats', 'available_seats', 'active_reservations', 'version'] as const;
 
 /** The `EventRepository` port on PostgreSQL: every seat change is one version-guarded UPDATE of the event row. */
 export function createPostgresEventRepository(db: Kysely<Database>): EventRepository {
@@ -132,7 +125,10 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
         await trx.commit().execute();
         return { kind: 'committed', event: toEvent(returned) };
       } catch (error) {
-        await trx.rollback().execute().catch(() => undefined);
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => undefined);
         throw error;
       }
     },

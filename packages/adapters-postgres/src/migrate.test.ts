@@ -6,13 +6,7 @@ import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase } from './database.js';
-import {
-  DEFAULT_MIGRATIONS_DIR,
-  findPendingMigrations,
-  migrate,
-  MigrationError,
-  readMigrations,
-} from './migrate.js';
+import { DEFAULT_MIGRATIONS_DIR, findPendingMigrations, migrate, MigrationError, readMigrations } from './migrate.js';
 import { createTestDatabase, type TestDatabase } from './testing/index.js';
 
 let database: TestDatabase;

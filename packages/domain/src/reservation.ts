@@ -15,11 +15,7 @@ export const MAX_PARTNER_ID_LENGTH = 64;
 
 /** True when `seats` is a whole number of seats one reservation may take. */
 export function isValidSeatCount(seats: number): boolean {
-  return (
-    Number.isInteger(seats) &&
-    seats >= MIN_SEATS_PER_RESERVATION &&
-    seats <= MAX_SEATS_PER_RESERVATION
-  );
+  return Number.isInteger(seats) && seats >= MIN_SEATS_PER_RESERVATION && seats <= MAX_SEATS_PER_RESERVATION;
 }
 
 /** True for a non-blank partner id of at most 64 characters (code points). */

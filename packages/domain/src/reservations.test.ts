@@ -29,8 +29,16 @@ describe('reserveSeats', () => {
   it('when the seats fit, it reserves them and the version grows by one', async () => {
     const { service } = setup();
     const outcome = await service.reserveSeats({ eventId: 'gig', partnerId: 'abc', seats: 3 });
-    expect(outcome).toMatchObject({ kind: 'reserved', reservation: { seats: 3, partnerId: 'abc', status: 'confirmed' } });
-    expect(await summary(service)).toMatchObject({ availableSeats: 17, reservedSeats: 3, reservationCount: 1, version: 1 });
+    expect(outcome).toMatchObject({
+      kind: 'reserved',
+      reservation: { seats: 3, partnerId: 'abc', status: 'confirmed' },
+    });
+    expect(await summary(service)).toMatchObject({
+      availableSeats: 17,
+      reservedSeats: 3,
+      reservationCount: 1,
+      version: 1,
+    });
   });
 
   it('when fewer seats remain than requested, it answers insufficient_seats and changes nothing', async () => {
@@ -95,7 +103,12 @@ describe('cancelReservation', () => {
     if (reserved.kind !== 'reserved') throw new Error('not reserved');
     const outcome = await service.cancelReservation(reserved.reservation.reservationId);
     expect(outcome).toMatchObject({ kind: 'cancelled', reservation: { status: 'cancelled', seats: 4 } });
-    expect(await summary(service)).toMatchObject({ availableSeats: 20, reservedSeats: 0, reservationCount: 0, version: 2 });
+    expect(await summary(service)).toMatchObject({
+      availableSeats: 20,
+      reservedSeats: 0,
+      reservationCount: 0,
+      version: 2,
+    });
   });
 
   it('answers already_cancelled the second time, and returns the seats once', async () => {

@@ -1,12 +1,7 @@
 import type { EventSummary } from './event.js';
 import type { Clock, EventRepository, IdGenerator } from './ports.js';
 import { createSerialLanes } from './serial-lanes.js';
-import {
-  isReservationId,
-  isValidPartnerId,
-  isValidSeatCount,
-  type Reservation,
-} from './reservation.js';
+import { isReservationId, isValidPartnerId, isValidSeatCount, type Reservation } from './reservation.js';
 
 export interface ReserveSeatsCommand {
   readonly eventId: string;
@@ -30,8 +25,7 @@ export type CancelReservationOutcome =
   | { readonly kind: 'contended' };
 
 export type EventSummaryOutcome =
-  | { readonly kind: 'found'; readonly summary: EventSummary }
-  | { readonly kind: 'event_not_found' };
+  { readonly kind: 'found'; readonly summary: EventSummary } | { readonly kind: 'event_not_found' };
 
 export interface ReservationServiceDeps {
   readonly repository: EventRepository;

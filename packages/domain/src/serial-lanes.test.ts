@@ -17,7 +17,11 @@ describe('serial lanes', () => {
       running -= 1;
       return name;
     };
-    const results = await Promise.all([lanes.run('e', task('a', 20)), lanes.run('e', task('b', 1)), lanes.run('e', task('c', 5))]);
+    const results = await Promise.all([
+      lanes.run('e', task('a', 20)),
+      lanes.run('e', task('b', 1)),
+      lanes.run('e', task('c', 5)),
+    ]);
     expect(results).toEqual(['a', 'b', 'c']);
     expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
   });

@@ -140,13 +140,18 @@ describe('POST /reservations', () => {
     const padding = (n: number) => JSON.stringify({ partnerId: 'abc', seats: 1, note: 'x'.repeat(n) });
     const base = padding(0).length;
     expect((await post(padding(64 * 1024 - base))).statusCode).toBe(201);
-    expectError(await post(padding(64 * 1024 - base + 1)), 413, 'Request body is larger than 64 KiB', 'PAYLOAD_TOO_LARGE');
+    expectError(
+      await post(padding(64 * 1024 - base + 1)),
+      413,
+      'Request body is larger than 64 KiB',
+      'PAYLOAD_TOO_LARGE',
+    );
   });
 
   it('409 "Not enough seats left" when the seats do not fit, and nothing changes', async () => {
     const start = await summary();
     const ids: string[] = [];
-    for (let left = Number(start.availableSeats); left > 0; ) {
+    for (let left = Number(start.availableSeats); left > 0;) {
       const seats = Math.min(10, left);
       const response = await post({ partnerId: 'bulk', seats });
       expect(response.statusCode).toBe(201);

@@ -74,9 +74,7 @@ async function sellOut(baseUrls: readonly string[]) {
   // and the seats confirmed to requests sent after its 409 arrived were free when it was decided, so they too
   // must not have been enough.
   const falseDenials = denied.filter((d) => {
-    const confirmedLater = confirmed
-      .filter((c) => c.startedAt > d.answeredAt)
-      .reduce((sum, c) => sum + c.seats, 0);
+    const confirmedLater = confirmed.filter((c) => c.startedAt > d.answeredAt).reduce((sum, c) => sum + c.seats, 0);
     return d.seats <= final.availableSeats + confirmedLater;
   });
   expect(falseDenials).toEqual([]);
@@ -116,7 +114,10 @@ describe('one API process under 100 concurrent clients', () => {
     const refused = responses.filter((r) => r.status === 404);
     expect(refused).toHaveLength(7);
     for (const r of refused) {
-      expect(JSON.parse(r.body)).toEqual({ error: 'Reservation already cancelled', code: 'RESERVATION_ALREADY_CANCELLED' });
+      expect(JSON.parse(r.body)).toEqual({
+        error: 'Reservation already cancelled',
+        code: 'RESERVATION_ALREADY_CANCELLED',
+      });
     }
     expect(await summary(baseUrl)).toMatchObject({
       availableSeats: before.availableSeats + victim.seats,

@@ -37,9 +37,15 @@ describe('when the database fails inside a reservation', () => {
     expect(response.body).not.toMatch(/constraint|reservations|sql|stack|at /i);
     expect((await t.app.inject({ method: 'GET', url: '/reservations' })).json()).toEqual(before);
     expect(await t.invariantBreaches()).toEqual([]);
-    const logged = logLines.map((line) => JSON.parse(line) as { reqId?: string; level: number; err?: { message: string } });
+    const logged = logLines.map(
+      (line) => JSON.parse(line) as { reqId?: string; level: number; err?: { message: string } },
+    );
     expect(logged).toContainEqual(
-      expect.objectContaining({ reqId: 'explode-1', level: 50, err: expect.objectContaining({ message: expect.stringContaining('test_only_reject') }) }),
+      expect.objectContaining({
+        reqId: 'explode-1',
+        level: 50,
+        err: expect.objectContaining({ message: expect.stringContaining('test_only_reject') }),
+      }),
     );
 
     await sql`ALTER TABLE reservations DROP CONSTRAINT test_only_reject`.execute(t.database.db);

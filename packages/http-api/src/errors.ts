@@ -1,9 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import {
-  MAX_PARTNER_ID_LENGTH,
-  MAX_SEATS_PER_RESERVATION,
-  MIN_SEATS_PER_RESERVATION,
-} from '@ticketboss/domain';
+import { MAX_PARTNER_ID_LENGTH, MAX_SEATS_PER_RESERVATION, MIN_SEATS_PER_RESERVATION } from '@ticketboss/domain';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 export const ErrorBody = Type.Object(
@@ -74,7 +70,9 @@ function validationError(error: FastifyError): ApiError {
   }
   const field = first.instancePath.split('/')[1];
   if (!field) {
-    return context === 'body' ? { ...invalidField(context), message: 'body must be a JSON object' } : invalidField(context);
+    return context === 'body'
+      ? { ...invalidField(context), message: 'body must be a JSON object' }
+      : invalidField(context);
   }
   return invalidField(field);
 }

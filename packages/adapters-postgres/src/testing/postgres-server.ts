@@ -49,7 +49,9 @@ export async function startTestPostgresServer(
   try {
     return await startContainer();
   } catch (error) {
-    log(`Testcontainers unavailable (${error instanceof Error ? error.message : String(error)}); using embedded PostgreSQL`);
+    log(
+      `Testcontainers unavailable (${error instanceof Error ? error.message : String(error)}); using embedded PostgreSQL`,
+    );
     return startEmbedded();
   }
 }

@@ -43,24 +43,20 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
   app,
   { reservations, eventId },
 ) => {
-  app.get(
-    '/reservations',
-    { schema: { response: { 200: EventSummary, 404: ErrorBody } } },
-    async (_request, reply) => {
-      const outcome = await reservations.getEventSummary(eventId);
-      if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
-      const { summary } = outcome;
-      return {
-        eventId: summary.eventId,
-        name: summary.name,
-        totalSeats: summary.totalSeats,
-        availableSeats: summary.availableSeats,
-        reservedSeats: summary.reservedSeats,
-        reservationCount: summary.reservationCount,
-        version: summary.version,
-      };
-    },
-  );
+  app.get('/reservations', { schema: { response: { 200: EventSummary, 404: ErrorBody } } }, async (_request, reply) => {
+    const outcome = await reservations.getEventSummary(eventId);
+    if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
+    const { summary } = outcome;
+    return {
+      eventId: summary.eventId,
+      name: summary.name,
+      totalSeats: summary.totalSeats,
+      availableSeats: summary.availableSeats,
+      reservedSeats: summary.reservedSeats,
+      reservationCount: summary.reservationCount,
+      version: summary.version,
+    };
+  });
 
   app.post(
     '/reservations',
@@ -98,7 +94,16 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
 
   app.delete(
     '/reservations/:reservationId',
-    { schema: { params: ReservationParams, response: { 204: Type.Null({ description: 'Cancelled; the seats are back in the pool' }), 404: ErrorBody, 503: ErrorBody } } },
+    {
+      schema: {
+        params: ReservationParams,
+        response: {
+          204: Type.Null({ description: 'Cancelled; the seats are back in the pool' }),
+          404: ErrorBody,
+          503: ErrorBody,
+        },
+      },
+    },
     async (request, reply) => {
       const outcome = await reservations.cancelReservation(request.params.reservationId);
       switch (outcome.kind) {

@@ -1,0 +1,193 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainPath = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Runs main.ts as `pnpm start` does, with only the given environment on top of PATH. */
+function startMain(env: Record<string, string>): Server {
+  const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
+    cwd: repositoryRoot,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function listening(server: Server): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output());
+    if (match) return match[1]!;
+    if (server.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`server did not start:\n${server.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const running: Server[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const server of running.splice(0)) {
+    if (server.child.exitCode === null) server.child.kill('SIGKILL');
+  }
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function freshDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  const database = await createTestDatabase(options);
+  cleanups.push(() => database.drop());
+  return database;
+}
+
+function run(env: Record<string, string>): Server {
+  const server = startMain(env);
+  running.push(server);
+  return server;
+}
+
+async function reserve(baseUrl: string, seats: number): Promise<Response> {
+  return fetch(`${baseUrl}/reservations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ partnerId: 'main-test', seats }),
+  });
+}
+
+describe('start-up with DATABASE_URL', () => {
+  it('migrates, seeds the default event, serves, and never resets the event on restart', async () => {
+    const database = await freshDatabase({ migrated: false });
+    const first = run({ DATABASE_URL: database.url });
+    const url = await listening(first);
+    expect(await (await fetch(`${url}/reservations`)).json()).toMatchObject({
+      eventId: 'node-meetup-2025',
+      totalSeats: 500,
+      availableSeats: 500,
+      version: 0,
+    });
+    expect((await reserve(url, 7)).status).toBe(201);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = run({ DATABASE_URL: database.url });
+    const again = await listening(second);
+    expect(await (await fetch(`${again}/reservations`)).json()).toMatchObject({ availableSeats: 493, version: 1 });
+    expect(second.output()).toContain('schema is up to date');
+  });
+
+  it('with TICKETBOSS_MIGRATE=off, refuses to serve while a migration is pending, naming it', async () => {
+    const database = await freshDatabase({ migrated: false });
+    const server = run({ DATABASE_URL: database.url, TICKETBOSS_MIGRATE: 'off' });
+    expect(await server.exited).toBe(1);
+    const fatal = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"level":60'));
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toContain('0001_init.sql');
+    expect(fatal[0]).toContain('pending');
+  });
+
+  it('with TICKETBOSS_MIGRATE=off and the schema applied, serves', async () => {
+    const database = await freshDatabase();
+    const url = await listening(run({ DATABASE_URL: database.url, TICKETBOSS_MIGRATE: 'off' }));
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+
+  it('stops with one line naming the file when an applied migration was changed', async () => {
+    const database = await freshDatabase();
+    await sql`UPDATE schema_migrations SET checksum = 'edited' WHERE name = '0001_init.sql'`.execute(database.db);
+    const server = run({ DATABASE_URL: database.url });
+    expect(await server.exited).toBe(1);
+    const fatal = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"level":60'));
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatch(/migration 0001_init\.sql was changed after it was applied/);
+  });
+
+  it('stops with one line naming the variable when a setting is invalid', async () => {
+    const server = run({ DATABASE_URL: 'postgres://127.0.0.1/none', PORT: 'eighty' });
+    expect(await server.exited).toBe(1);
+    expect(server.output().trim()).toBe('ticketboss: PORT must be a whole number from 0 to 65535, got "eighty"');
+  });
+
+  it('on SIGTERM, finishes the request in flight, then exits 0 and takes no new connections', async () => {
+    const database = await freshDatabase();
+    const server = run({ DATABASE_URL: database.url });
+    const url = await listening(server);
+    // Hold the event row so the next reservation waits inside the database.
+    const blocker = await database.db.startTransaction().execute();
+    await sql`SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE`.execute(blocker);
+    const inFlight = reserve(url, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    server.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    await blocker.commit().execute();
+    expect((await inFlight).status).toBe(201);
+    expect(await server.exited).toBe(0);
+    const summary = await database.db.selectFrom('events').select(['available_seats']).executeTakeFirstOrThrow();
+    expect(summary.available_seats).toBe(498);
+  });
+});
+
+describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
+  it('starts its own PostgreSQL, keeps the data across restarts, and stops it on SIGTERM', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-main-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+
+    const first = run({ TICKETBOSS_DATA_DIR: dataDir });
+    const url = await listening(first);
+    expect(first.output()).toContain('DATABASE_URL is not set');
+    expect(new URL(url).hostname).toBe('127.0.0.1');
+    expect((await reserve(url, 5)).status).toBe(201);
+    const pidFile = join(dataDir, 'pgdata', 'postmaster.pid');
+    const postgresPid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
+    expect(() => process.kill(postgresPid, 0)).toThrow();
+
+    const second = run({ TICKETBOSS_DATA_DIR: dataDir });
+    const again = await listening(second);
+    expect(await (await fetch(`${again}/reservations`)).json()).toMatchObject({ availableSeats: 495, version: 1 });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('after the API process was killed, the next start takes over the data folder', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-main-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const first = run({ TICKETBOSS_DATA_DIR: dataDir });
+    const url = await listening(first);
+    expect((await reserve(url, 3)).status).toBe(201);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = run({ TICKETBOSS_DATA_DIR: dataDir });
+    const again = await listening(second);
+    expect(await (await fetch(`${again}/reservations`)).json()).toMatchObject({ availableSeats: 497 });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+});
