@@ -1,47 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-
-const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const mainPath = fileURLToPath(new URL('./main.ts', import.meta.url));
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly output: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Runs main.ts as `pnpm start` does, with only the given environment on top of PATH. */
-function startMain(env: Record<string, string>): Server {
-  const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
-    cwd: repositoryRoot,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function listening(server: Server): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output());
-    if (match) return match[1]!;
-    if (server.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`server did not start:\n${server.output()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { listening, startMain, type Server } from './testing/main-process.js';
 
 const running: Server[] = [];
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,0 +1,37 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const mainPath = fileURLToPath(new URL('../main.ts', import.meta.url));
+
+export interface Server {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Runs main.ts as `pnpm start` does, with only the given environment on top of PATH. */
+export function startMain(env: Record<string, string>): Server {
+  const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
+    cwd: repositoryRoot,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+export async function listening(server: Server): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output());
+    if (match) return match[1]!;
+    if (server.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`server did not start:\n${server.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
