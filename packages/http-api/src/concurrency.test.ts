@@ -32,6 +32,14 @@ interface Summary {
   totalSeats: number;
 }
 
+function anyConfirmedReservation(instance: AppWithDatabase) {
+  return instance.database.db
+    .selectFrom('reservations')
+    .select(['reservation_id', 'seats'])
+    .where('status', '=', 'confirmed')
+    .executeTakeFirstOrThrow();
+}
+
 async function listen(instance: AppWithDatabase): Promise<string> {
   return instance.app.listen({ port: 0, host: '127.0.0.1' });
 }
@@ -99,11 +107,7 @@ describe('one API process under 100 concurrent clients', () => {
 
   it('8 parallel DELETEs of one reservation: exactly one 204, the seats come back once', async () => {
     const before = await summary(baseUrl);
-    const victim = await t.database.db
-      .selectFrom('reservations')
-      .select(['reservation_id', 'seats'])
-      .where('status', '=', 'confirmed')
-      .executeTakeFirstOrThrow();
+    const victim = await anyConfirmedReservation(t);
     const responses = await Promise.all(
       Array.from({ length: 8 }, async () => {
         const response = await fetch(`${baseUrl}/reservations/${victim.reservation_id}`, { method: 'DELETE' });
@@ -149,11 +153,7 @@ describe('two API instances (separate pools and queues) on one database', () => 
 
   it('8 parallel DELETEs of one reservation through both: exactly one 204', async () => {
     const before = await summary(urls[0]!);
-    const victim = await first.database.db
-      .selectFrom('reservations')
-      .select(['reservation_id', 'seats'])
-      .where('status', '=', 'confirmed')
-      .executeTakeFirstOrThrow();
+    const victim = await anyConfirmedReservation(first);
     const statuses = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
         const response = await fetch(`${urls[i % 2]}/reservations/${victim.reservation_id}`, { method: 'DELETE' });

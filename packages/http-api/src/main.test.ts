@@ -28,6 +28,14 @@ function run(env: Record<string, string>): Server {
   return server;
 }
 
+/** pino's level-60 lines: what made start-up stop. */
+function fatalLines(server: Server): string[] {
+  return server
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"level":60'));
+}
+
 async function reserve(baseUrl: string, seats: number): Promise<Response> {
   return fetch(`${baseUrl}/reservations`, {
     method: 'POST',
@@ -61,10 +69,7 @@ describe('start-up with DATABASE_URL', () => {
     const database = await freshDatabase({ migrated: false });
     const server = run({ DATABASE_URL: database.url, TICKETBOSS_MIGRATE: 'off' });
     expect(await server.exited).toBe(1);
-    const fatal = server
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"level":60'));
+    const fatal = fatalLines(server);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toContain('0001_init.sql');
     expect(fatal[0]).toContain('pending');
@@ -81,10 +86,7 @@ describe('start-up with DATABASE_URL', () => {
     await sql`UPDATE schema_migrations SET checksum = 'edited' WHERE name = '0001_init.sql'`.execute(database.db);
     const server = run({ DATABASE_URL: database.url });
     expect(await server.exited).toBe(1);
-    const fatal = server
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"level":60'));
+    const fatal = fatalLines(server);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatch(/migration 0001_init\.sql was changed after it was applied/);
   });
