@@ -30,10 +30,13 @@ async function event() {
   return found;
 }
 
-describe('commitReservation', () => {
+const commit = (version: number, reservations: Reservation[], cancellations: Reservation[] = []) =>
+  repository.commitChanges({ eventId, version }, { reservations, cancellations });
+
+describe('commitChanges with new reservations', () => {
   it('takes the seats and records the reservation, growing the version by one', async () => {
     const r = reservation(3);
-    const result = await repository.commitReservation({ eventId, version: 0 }, r);
+    const result = await commit(0, [r]);
     expect(result).toEqual({ kind: 'committed', event: expect.objectContaining({ availableSeats: 7, version: 1 }) });
     expect(await repository.findReservation(r.reservationId)).toEqual({ ...r, createdAt: expect.any(Date) });
     expect(await repository.getEventSummary(eventId)).toMatchObject({
@@ -44,28 +47,32 @@ describe('commitReservation', () => {
     });
   });
 
+  it('records a batch in one statement, growing the version by one per reservation', async () => {
+    const batch = [reservation(1), reservation(2, 'partner-b'), reservation(3)];
+    expect(await commit(0, batch)).toMatchObject({ kind: 'committed', event: { availableSeats: 4, version: 3 } });
+    for (const r of batch) expect(await repository.findReservation(r.reservationId)).toMatchObject({ seats: r.seats });
+    expect(await repository.getEventSummary(eventId)).toMatchObject({ reservationCount: 3, reservedSeats: 6 });
+  });
+
   it('at a stale version, it changes nothing and reports a conflict', async () => {
-    await repository.commitReservation({ eventId, version: 0 }, reservation(1));
+    await commit(0, [reservation(1)]);
     const late = reservation(2);
-    expect(await repository.commitReservation({ eventId, version: 0 }, late)).toEqual({ kind: 'version_conflict' });
+    expect(await commit(0, [late])).toEqual({ kind: 'version_conflict' });
     expect(await repository.findReservation(late.reservationId)).toBeUndefined();
     expect(await event()).toMatchObject({ availableSeats: 9, version: 1 });
   });
 
   it('never takes more seats than are available, even at the right version', async () => {
-    const tooMany = reservation(11);
-    expect(await repository.commitReservation({ eventId, version: 0 }, tooMany)).toEqual({ kind: 'version_conflict' });
+    expect(await commit(0, [reservation(6), reservation(5)])).toEqual({ kind: 'version_conflict' });
     expect(await event()).toMatchObject({ availableSeats: 10, version: 0 });
   });
 
-  it('when the reservation insert fails inside the transaction, seats and version are unchanged', async () => {
+  it('when a reservation insert fails inside the transaction, seats and version are unchanged', async () => {
     await sql`ALTER TABLE reservations ADD CONSTRAINT test_only_reject CHECK (partner_id <> 'explode')`.execute(
       database.db,
     );
     try {
-      await expect(repository.commitReservation({ eventId, version: 0 }, reservation(4, 'explode'))).rejects.toThrow(
-        /test_only_reject/,
-      );
+      await expect(commit(0, [reservation(1), reservation(4, 'explode')])).rejects.toThrow(/test_only_reject/);
       expect(await event()).toMatchObject({ availableSeats: 10, version: 0 });
       expect(await findInvariantBreaches(database.db)).toEqual([]);
     } finally {
@@ -74,33 +81,47 @@ describe('commitReservation', () => {
   });
 });
 
-describe('commitCancellation', () => {
+describe('commitChanges with cancellations', () => {
   async function reserved(seats: number) {
     const r = reservation(seats);
-    const current = await event();
-    expect((await repository.commitReservation(current, r)).kind).toBe('committed');
+    expect((await commit((await event()).version, [r])).kind).toBe('committed');
     return r;
   }
 
   it('marks the reservation cancelled and returns its seats, growing the version by one', async () => {
     const r = await reserved(4);
-    const result = await repository.commitCancellation(await event(), r);
+    const result = await commit(1, [], [r]);
     expect(result).toEqual({ kind: 'committed', event: expect.objectContaining({ availableSeats: 10, version: 2 }) });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'cancelled' });
     expect(await repository.getEventSummary(eventId)).toMatchObject({ reservedSeats: 0, reservationCount: 0 });
   });
 
-  it('a second cancellation is refused and returns nothing', async () => {
+  it('cancels and reserves in one commit, the returned seats usable by the new reservation', async () => {
+    const old = await reserved(10);
+    const fresh = reservation(7);
+    expect(await commit(1, [fresh], [old])).toMatchObject({
+      kind: 'committed',
+      event: { availableSeats: 3, version: 3 },
+    });
+    expect(await repository.findReservation(old.reservationId)).toMatchObject({ status: 'cancelled' });
+    expect(await repository.findReservation(fresh.reservationId)).toMatchObject({ status: 'confirmed' });
+    expect(await findInvariantBreaches(database.db)).toEqual([]);
+  });
+
+  it('refuses to cancel a reservation that is no longer active, naming it, and applies nothing', async () => {
     const r = await reserved(4);
-    await repository.commitCancellation(await event(), r);
-    expect(await repository.commitCancellation(await event(), r)).toEqual({ kind: 'already_cancelled' });
-    expect(await event()).toMatchObject({ availableSeats: 10, version: 2 });
+    const other = await reserved(2);
+    await commit(2, [], [r]);
+    const result = await commit(3, [reservation(1)], [r, other]);
+    expect(result).toEqual({ kind: 'not_active', reservationIds: [r.reservationId] });
+    expect(await repository.findReservation(other.reservationId)).toMatchObject({ status: 'confirmed' });
+    expect(await event()).toMatchObject({ availableSeats: 8, version: 3 });
   });
 
   it('at a stale version, it rolls back: the reservation stays active', async () => {
     const r = await reserved(4);
     await reserved(1);
-    expect(await repository.commitCancellation({ eventId, version: 1 }, r)).toEqual({ kind: 'version_conflict' });
+    expect(await commit(1, [], [r])).toEqual({ kind: 'version_conflict' });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'confirmed' });
     expect(await event()).toMatchObject({ availableSeats: 5, version: 2 });
   });
@@ -108,7 +129,7 @@ describe('commitCancellation', () => {
 
 describe('ensureEvent', () => {
   it('creates a missing event once and never resets an existing one', async () => {
-    await repository.commitReservation({ eventId, version: 0 }, reservation(2));
+    await commit(0, [reservation(2)]);
     expect(await ensureEvent(database.db, { eventId, name: 'Other name', totalSeats: 99 })).toBe(false);
     expect(await event()).toMatchObject({ name: 'Test event', totalSeats: 10, availableSeats: 8, version: 1 });
   });
@@ -116,7 +137,7 @@ describe('ensureEvent', () => {
 
 describe('findInvariantBreaches', () => {
   it('is empty for a healthy database and names an event whose seats disagree with its reservations', async () => {
-    await repository.commitReservation({ eventId, version: 0 }, reservation(2));
+    await commit(0, [reservation(2)]);
     expect(await findInvariantBreaches(database.db)).toEqual([]);
     await sql`UPDATE events SET available_seats = available_seats + 1 WHERE event_id = ${eventId}`.execute(database.db);
     expect(await findInvariantBreaches(database.db)).toEqual([

@@ -1,5 +1,4 @@
 import type {
-  CancellationCommitResult,
   CommitResult,
   Event,
   EventDefinition,
@@ -7,6 +6,7 @@ import type {
   EventSummary,
   ExpectedVersion,
   Reservation,
+  SeatChanges,
 } from '@ticketboss/domain';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable, ReservationsTable } from './database.js';
@@ -74,81 +74,98 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
       return row && toReservation(row);
     },
 
-    // One statement, so one round trip and one implicit transaction: the insert only sees a row when the
-    // guarded update took the seats, and a failing insert undoes the update with it.
-    async commitReservation(expected, reservation): Promise<CommitResult> {
-      const { rows } = await sql<EventRow>`
-        WITH taken AS (
-          UPDATE events
-             SET available_seats = available_seats - ${reservation.seats},
-                 active_reservations = active_reservations + 1,
-                 version = version + 1,
-                 updated_at = now()
-           WHERE event_id = ${expected.eventId}
-             AND version = ${expected.version}
-             AND available_seats >= ${reservation.seats}
-          RETURNING event_id, name, total_seats, available_seats, active_reservations, version
-        ), recorded AS (
-          INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at)
-          SELECT ${reservation.reservationId}::uuid, event_id, ${reservation.partnerId}::text,
-                 ${reservation.seats}::integer, 'confirmed', ${reservation.createdAt}::timestamptz
-            FROM taken
-          RETURNING reservation_id
-        )
-        SELECT taken.* FROM taken CROSS JOIN recorded
-      `.execute(db);
-      const row = rows[0];
-      return row ? { kind: 'committed', event: toEvent(row) } : { kind: 'version_conflict' };
-    },
-
-    // The reservation is marked first, so a reservation cancelled meanwhile (by another process) is seen as
-    // such rather than returning its seats twice; the event update then applies only at the expected version.
-    async commitCancellation(expected, reservation): Promise<CancellationCommitResult> {
+    async commitChanges(expected, changes): Promise<CommitResult> {
+      if (changes.cancellations.length === 0) {
+        const row = await applyChanges(db, expected, changes);
+        return row ? { kind: 'committed', event: toEvent(row) } : { kind: 'version_conflict' };
+      }
       const trx = await db.startTransaction().execute();
       try {
-        const cancelled = await trx
-          .updateTable('reservations')
-          .set({ status: 'cancelled', cancelled_at: sql<Date>`now()` })
-          .where('reservation_id', '=', reservation.reservationId)
-          .where('event_id', '=', expected.eventId)
-          .where('status', '=', 'confirmed')
-          .executeTakeFirst();
-        if (cancelled.numUpdatedRows === 0n) {
+        const gone = await lockActive(trx, expected.eventId, changes.cancellations);
+        const row = gone.length === 0 ? await applyChanges(trx, expected, changes) : undefined;
+        if (!row) {
           await trx.rollback().execute();
-          return { kind: 'already_cancelled' };
-        }
-        const returned = await returnSeats(trx, expected, reservation.seats);
-        if (!returned) {
-          await trx.rollback().execute();
-          return { kind: 'version_conflict' };
+          return gone.length > 0 ? { kind: 'not_active', reservationIds: gone } : { kind: 'version_conflict' };
         }
         await trx.commit().execute();
-        return { kind: 'committed', event: toEvent(returned) };
+        return { kind: 'committed', event: toEvent(row) };
       } catch (error) {
         await trx
           .rollback()
           .execute()
           .catch(() => undefined);
+        if (isDeadlock(error)) return { kind: 'version_conflict' };
         throw error;
       }
     },
   };
 }
 
-async function returnSeats(
+/** Deadlocks cannot arise from our own lock order, but if one did, the rolled-back commit is simply retried. */
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '40P01';
+}
+
+/**
+ * Locks the reservations to cancel, in id order (so that two processes cancelling overlapping sets cannot
+ * deadlock), and returns the ids of those no longer active. Locked, they stay active until we commit.
+ */
+async function lockActive(
+  trx: Kysely<Database>,
+  eventId: string,
+  cancellations: readonly Reservation[],
+): Promise<string[]> {
+  const ids = cancellations.map((r) => r.reservationId);
+  const { rows } = await sql<{ reservation_id: string }>`
+    SELECT reservation_id
+      FROM reservations
+     WHERE reservation_id = ANY(${ids}::uuid[]) AND event_id = ${eventId} AND status = 'confirmed'
+     ORDER BY reservation_id
+       FOR UPDATE`.execute(trx);
+  const active = new Set(rows.map((row) => row.reservation_id));
+  return ids.filter((id) => !active.has(id));
+}
+
+const sumOfSeats = (reservations: readonly Reservation[]) => reservations.reduce((total, r) => total + r.seats, 0);
+
+/**
+ * One statement: the version-guarded update of the event row and, only if it matched, the insert of the new
+ * reservations and the cancellation of the (already locked and checked) ones. A failure anywhere undoes it all.
+ */
+async function applyChanges(
   db: Kysely<Database>,
   expected: ExpectedVersion,
-  seats: number,
+  { reservations, cancellations }: SeatChanges,
 ): Promise<EventRow | undefined> {
+  const seatsTaken = sumOfSeats(reservations);
+  const seatsReturned = sumOfSeats(cancellations);
   const { rows } = await sql<EventRow>`
-    UPDATE events
-       SET available_seats = available_seats + ${seats},
-           active_reservations = active_reservations - 1,
-           version = version + 1,
-           updated_at = now()
-     WHERE event_id = ${expected.eventId}
-       AND version = ${expected.version}
-    RETURNING event_id, name, total_seats, available_seats, active_reservations, version
+    WITH moved AS (
+      UPDATE events
+         SET available_seats = available_seats - ${seatsTaken} + ${seatsReturned},
+             active_reservations = active_reservations + ${reservations.length} - ${cancellations.length},
+             version = version + ${reservations.length + cancellations.length},
+             updated_at = now()
+       WHERE event_id = ${expected.eventId}
+         AND version = ${expected.version}
+         AND available_seats - ${seatsTaken} + ${seatsReturned} >= 0
+      RETURNING event_id, name, total_seats, available_seats, active_reservations, version
+    ), recorded AS (
+      INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at)
+      SELECT r.reservation_id, moved.event_id, r.partner_id, r.seats, 'confirmed', r.created_at
+        FROM moved,
+             unnest(${reservations.map((r) => r.reservationId)}::uuid[],
+                    ${reservations.map((r) => r.partnerId)}::text[],
+                    ${reservations.map((r) => r.seats)}::integer[],
+                    ${reservations.map((r) => r.createdAt)}::timestamptz[])
+               AS r(reservation_id, partner_id, seats, created_at)
+    ), cancelled AS (
+      UPDATE reservations
+         SET status = 'cancelled', cancelled_at = now()
+        FROM moved
+       WHERE reservations.reservation_id = ANY(${cancellations.map((r) => r.reservationId)}::uuid[])
+    )
+    SELECT * FROM moved
   `.execute(db);
   return rows[0];
 }

@@ -2,4 +2,5 @@ export * from './event.js';
 export * from './reservation.js';
 export * from './ports.js';
 export * from './reservations.js';
-export * from './serial-lanes.js';
+export * from './plan-batch.js';
+export * from './coalescer.js';

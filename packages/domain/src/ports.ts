@@ -7,15 +7,18 @@ export interface ExpectedVersion {
   readonly version: number;
 }
 
+/** What one commit applies to an event: new reservations to record and active ones to cancel. */
+export interface SeatChanges {
+  readonly reservations: readonly Reservation[];
+  readonly cancellations: readonly Reservation[];
+}
+
 export type CommitResult =
   | { readonly kind: 'committed'; readonly event: Event }
-  /** The event changed since it was read (or the seats no longer fit): re-read and re-plan. */
-  | { readonly kind: 'version_conflict' };
-
-export type CancellationCommitResult =
-  | CommitResult
-  /** The reservation was no longer active when the cancellation tried to apply. */
-  | { readonly kind: 'already_cancelled' };
+  /** The event changed since it was read (or the seats no longer fit): nothing was applied; re-read and re-plan. */
+  | { readonly kind: 'version_conflict' }
+  /** Some reservations to cancel were no longer active (cancelled meanwhile): nothing was applied. */
+  | { readonly kind: 'not_active'; readonly reservationIds: readonly string[] };
 
 /**
  * Where events and their reservations live. Every change is applied atomically and only if the event still
@@ -25,10 +28,12 @@ export interface EventRepository {
   findEvent(eventId: string): Promise<Event | undefined>;
   getEventSummary(eventId: string): Promise<EventSummary | undefined>;
   findReservation(reservationId: string): Promise<Reservation | undefined>;
-  /** Takes the reservation's seats and records it, in one transaction, under the version guard. */
-  commitReservation(expected: ExpectedVersion, reservation: Reservation): Promise<CommitResult>;
-  /** Marks an active reservation cancelled and returns its seats, in one transaction, under the version guard. */
-  commitCancellation(expected: ExpectedVersion, reservation: Reservation): Promise<CancellationCommitResult>;
+  /**
+   * In one transaction, and only if the event still has the expected version and every reservation to cancel
+   * is still active: records the new reservations, cancels the others, moves the seats, and grows the version
+   * by one per change.
+   */
+  commitChanges(expected: ExpectedVersion, changes: SeatChanges): Promise<CommitResult>;
 }
 
 export interface Clock {

@@ -1,6 +1,6 @@
 import type { EventSummary } from './event.js';
 import type { Clock, EventRepository, IdGenerator } from './ports.js';
-import { createSerialLanes } from './serial-lanes.js';
+import { createCoalescer, type CoalescerStats } from './coalescer.js';
 import { isReservationId, isValidPartnerId, isValidSeatCount, type Reservation } from './reservation.js';
 
 export interface ReserveSeatsCommand {
@@ -39,18 +39,19 @@ export interface ReservationService {
   getEventSummary(eventId: string): Promise<EventSummaryOutcome>;
   reserveSeats(command: ReserveSeatsCommand): Promise<ReserveSeatsOutcome>;
   cancelReservation(reservationId: string): Promise<CancelReservationOutcome>;
+  /** Counters of the coalescing commits, for metrics and benchmarks. */
+  commitStats(): CoalescerStats;
 }
 
 /**
- * The reservation use cases. A version conflict is never an answer: the request re-reads and re-plans until it
- * is decided on the seats themselves, so "insufficient seats" is only returned when a fresh read shows they
- * don't fit.
+ * The reservation use cases. Changes to an event's seats go through the coalescer (see coalescer.ts): a version
+ * conflict is never an answer, the request is re-planned until it is decided on the seats themselves, and
+ * "insufficient seats" is only returned on seats that were current when it was decided.
  */
 export function createReservationService(deps: ReservationServiceDeps): ReservationService {
   const { repository, clock, ids, maxWaitMs } = deps;
-  const lanes = createSerialLanes();
+  const coalescer = createCoalescer({ repository, clock });
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
-  const isPast = (deadline: number) => clock.now().getTime() > deadline;
 
   return {
     async getEventSummary(eventId) {
@@ -61,27 +62,15 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
     async reserveSeats({ eventId, partnerId, seats }) {
       if (!isValidSeatCount(seats)) return { kind: 'invalid_seats' };
       if (!isValidPartnerId(partnerId)) return { kind: 'invalid_partner_id' };
-      const deadline = deadlineFromNow();
-      return lanes.run(eventId, async (): Promise<ReserveSeatsOutcome> => {
-        for (;;) {
-          if (isPast(deadline)) return { kind: 'contended' };
-          const event = await repository.findEvent(eventId);
-          if (!event) return { kind: 'event_not_found' };
-          if (event.availableSeats < seats) {
-            return { kind: 'insufficient_seats', availableSeats: event.availableSeats };
-          }
-          const reservation: Reservation = {
-            reservationId: ids.reservationId(),
-            eventId,
-            partnerId,
-            seats,
-            status: 'confirmed',
-            createdAt: clock.now(),
-          };
-          const result = await repository.commitReservation(event, reservation);
-          if (result.kind === 'committed') return { kind: 'reserved', reservation };
-        }
-      });
+      const reservation: Reservation = {
+        reservationId: ids.reservationId(),
+        eventId,
+        partnerId,
+        seats,
+        status: 'confirmed',
+        createdAt: clock.now(),
+      };
+      return coalescer.reserve(reservation, deadlineFromNow());
     },
 
     async cancelReservation(reservationId) {
@@ -89,23 +78,9 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
       const reservation = await repository.findReservation(reservationId);
       if (!reservation) return { kind: 'not_found' };
       if (reservation.status === 'cancelled') return { kind: 'already_cancelled' };
-      const deadline = deadlineFromNow();
-      return lanes.run(reservation.eventId, async (): Promise<CancelReservationOutcome> => {
-        for (;;) {
-          if (isPast(deadline)) return { kind: 'contended' };
-          const event = await repository.findEvent(reservation.eventId);
-          if (!event) throw new Error(`event ${reservation.eventId} of reservation ${reservationId} is missing`);
-          const result = await repository.commitCancellation(event, reservation);
-          switch (result.kind) {
-            case 'committed':
-              return { kind: 'cancelled', reservation: { ...reservation, status: 'cancelled' } };
-            case 'already_cancelled':
-              return { kind: 'already_cancelled' };
-            case 'version_conflict':
-              continue;
-          }
-        }
-      });
+      return coalescer.cancel(reservation, deadlineFromNow());
     },
+
+    commitStats: () => coalescer.stats(),
   };
 }

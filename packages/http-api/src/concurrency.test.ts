@@ -1,36 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
-
-/** Runs `tasks` with at most `limit` in flight at once. */
-async function inParallel<T>(limit: number, tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array<T>(tasks.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      const index = next++;
-      results[index] = await tasks[index]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  return results;
-}
-
-/** Deterministic seat counts 1..10, so a failure can be replayed. */
-function seatCounts(n: number, seed: number): number[] {
-  let state = seed;
-  return Array.from({ length: n }, () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return (state % 10) + 1;
-  });
-}
-
-interface Summary {
-  availableSeats: number;
-  reservedSeats: number;
-  reservationCount: number;
-  version: number;
-  totalSeats: number;
-}
+import { fetchSummary as summary, sellOut } from './testing/sell-out.js';
 
 function anyConfirmedReservation(instance: AppWithDatabase) {
   return instance.database.db
@@ -44,51 +14,20 @@ async function listen(instance: AppWithDatabase): Promise<string> {
   return instance.app.listen({ port: 0, host: '127.0.0.1' });
 }
 
-async function reserve(baseUrl: string, seats: number) {
-  const startedAt = performance.now();
-  const response = await fetch(`${baseUrl}/reservations`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ partnerId: 'load', seats }),
-  });
-  const body = (await response.json()) as { error?: string };
-  return { seats, status: response.status, body, startedAt, answeredAt: performance.now() };
-}
-
-async function summary(baseUrl: string): Promise<Summary> {
-  return (await (await fetch(`${baseUrl}/reservations`)).json()) as Summary;
-}
-
-/** Sells out 500 seats with 400 requests of 1-10 seats, 100 in flight, spread over `baseUrls`. */
-async function sellOut(baseUrls: readonly string[]) {
-  const counts = seatCounts(400, 20_251_125);
-  const results = await inParallel(
-    100,
-    counts.map((seats, i) => () => reserve(baseUrls[i % baseUrls.length]!, seats)),
-  );
-  const final = await summary(baseUrls[0]!);
-  const confirmed = results.filter((r) => r.status === 201);
-  const denied = results.filter((r) => r.status === 409);
-  const confirmedSeats = confirmed.reduce((sum, r) => sum + r.seats, 0);
-
-  expect(results.filter((r) => r.status !== 201 && r.status !== 409)).toEqual([]);
-  expect(denied.every((r) => r.body.error === 'Not enough seats left')).toBe(true);
-  expect(confirmedSeats).toBeLessThanOrEqual(500);
-  expect(final.availableSeats).toBe(500 - confirmedSeats);
-  expect(final.reservedSeats).toBe(confirmedSeats);
-  expect(final.reservationCount).toBe(confirmed.length);
-  expect(final.version).toBe(confirmed.length);
-  // No false denial. With only reservations, seats never come back, so a denied request must not fit even now;
-  // and the seats confirmed to requests sent after its 409 arrived were free when it was decided, so they too
-  // must not have been enough.
-  const falseDenials = denied.filter((d) => {
-    const confirmedLater = confirmed.filter((c) => c.startedAt > d.answeredAt).reduce((sum, c) => sum + c.seats, 0);
-    return d.seats <= final.availableSeats + confirmedLater;
-  });
-  expect(falseDenials).toEqual([]);
-  // 400 requests of ~5.5 seats ask for far more than 500: the event must really sell out to the last few seats.
-  expect(final.availableSeats).toBeLessThan(10);
-  return { confirmed: confirmed.length, denied: denied.length, final };
+/** Checks a sell-out of the default event's 500 seats against everything the seats' promise says. */
+async function expectExactSellOut(baseUrls: readonly string[], requests: number, inFlight: number) {
+  const report = await sellOut({ baseUrls, requests, inFlight });
+  expect(report.unexpected).toEqual([]);
+  expect(report.results.filter((r) => r.status === 409).every((r) => r.error === 'Not enough seats left')).toBe(true);
+  expect(report.oversold).toBe(0);
+  expect(report.final.availableSeats).toBe(500 - report.confirmedSeats);
+  expect(report.final.reservedSeats).toBe(report.confirmedSeats);
+  expect(report.final.reservationCount).toBe(report.confirmed);
+  expect(report.final.version).toBe(report.confirmed);
+  expect(report.falseDenials).toEqual([]);
+  // The requests ask for far more than 500 seats: the event must really sell out, to the last few seats.
+  expect(report.final.availableSeats).toBeLessThan(10);
+  return report;
 }
 
 describe('one API process under 100 concurrent clients', () => {
@@ -100,8 +39,8 @@ describe('one API process under 100 concurrent clients', () => {
   });
   afterAll(() => t.close());
 
-  it('sells out 500 seats with zero oversell, zero false denial, and only 201/409 answers', async () => {
-    await sellOut([baseUrl]);
+  it('400 requests, 100 in flight: sells out 500 seats with zero oversell, zero false denial, only 201/409', async () => {
+    await expectExactSellOut([baseUrl], 400, 100);
     expect(await t.invariantBreaches()).toEqual([]);
   });
 
@@ -132,6 +71,20 @@ describe('one API process under 100 concurrent clients', () => {
   });
 });
 
+describe('the hot-event sell-out: 1,000 requests of 1-10 seats, 200 in flight', () => {
+  let t: AppWithDatabase;
+  beforeAll(async () => {
+    t = await createAppWithDatabase();
+  });
+  afterAll(() => t.close());
+
+  it('sells 500 seats exactly: zero oversell, zero false denial, zero 5xx', async () => {
+    const report = await expectExactSellOut([await listen(t)], 1000, 200);
+    expect(report.denied).toBe(1000 - report.confirmed);
+    expect(await t.invariantBreaches()).toEqual([]);
+  });
+});
+
 describe('two API instances (separate pools and queues) on one database', () => {
   let first: AppWithDatabase;
   let second: AppWithDatabase;
@@ -147,7 +100,7 @@ describe('two API instances (separate pools and queues) on one database', () => 
   });
 
   it('racing each other for the version, they still sell out exactly, with no false denial', async () => {
-    await sellOut(urls);
+    await expectExactSellOut(urls, 400, 100);
     expect(await first.invariantBreaches()).toEqual([]);
   });
 

@@ -5,6 +5,9 @@ import type { Reservation } from '../reservation.js';
 export interface InMemoryEventRepository extends EventRepository {
   /** Makes the next `count` commits for the event fail with a version conflict, as if another process won. */
   conflictNext(eventId: string, count: number): void;
+  cancelElsewhere(reservationId: string): void;
+  /** Size of every commit attempted, in order. */
+  commitCalls(): { reservations: number; cancellations: number }[];
   allReservations(): Reservation[];
 }
 
@@ -15,6 +18,7 @@ export function createInMemoryEventRepository(definitions: readonly EventDefinit
   );
   const reservations = new Map<string, Reservation>();
   const pendingConflicts = new Map<string, number>();
+  const commitCalls: { reservations: number; cancellations: number }[] = [];
 
   const takeConflict = (eventId: string): boolean => {
     const left = pendingConflicts.get(eventId) ?? 0;
@@ -48,41 +52,45 @@ export function createInMemoryEventRepository(definitions: readonly EventDefinit
       await tick();
       return reservations.get(reservationId);
     },
-    async commitReservation(expected, reservation) {
+    async commitChanges(expected, { reservations: created, cancellations }) {
+      commitCalls.push({ reservations: created.length, cancellations: cancellations.length });
       await tick();
-      const event = events.get(expected.eventId);
-      if (!event || takeConflict(expected.eventId)) return { kind: 'version_conflict' };
-      if (event.version !== expected.version || event.availableSeats < reservation.seats) {
-        return { kind: 'version_conflict' };
-      }
-      const next = {
-        ...event,
-        availableSeats: event.availableSeats - reservation.seats,
-        activeReservations: event.activeReservations + 1,
-        version: event.version + 1,
-      };
-      events.set(event.eventId, next);
-      reservations.set(reservation.reservationId, reservation);
-      return { kind: 'committed', event: publicEvent(next) };
-    },
-    async commitCancellation(expected, reservation) {
-      await tick();
-      const stored = reservations.get(reservation.reservationId);
-      if (!stored || stored.status !== 'confirmed') return { kind: 'already_cancelled' };
+      const gone = cancellations
+        .filter((r) => reservations.get(r.reservationId)?.status !== 'confirmed')
+        .map((r) => r.reservationId);
+      if (gone.length > 0) return { kind: 'not_active', reservationIds: gone };
       const event = events.get(expected.eventId);
       if (!event || takeConflict(expected.eventId) || event.version !== expected.version) {
         return { kind: 'version_conflict' };
       }
+      const taken = created.reduce((sum, r) => sum + r.seats, 0);
+      const returned = cancellations.reduce((sum, r) => sum + r.seats, 0);
+      if (event.availableSeats - taken + returned < 0) return { kind: 'version_conflict' };
       const next = {
+        ...event,
+        availableSeats: event.availableSeats - taken + returned,
+        activeReservations: event.activeReservations + created.length - cancellations.length,
+        version: event.version + created.length + cancellations.length,
+      };
+      events.set(event.eventId, next);
+      for (const r of created) reservations.set(r.reservationId, r);
+      for (const r of cancellations) reservations.set(r.reservationId, { ...r, status: 'cancelled' });
+      return { kind: 'committed', event: publicEvent(next) };
+    },
+    /** Cancels a reservation behind the service's back, as another process would. */
+    cancelElsewhere(reservationId) {
+      const stored = reservations.get(reservationId);
+      const event = stored && events.get(stored.eventId);
+      if (!stored || !event || stored.status !== 'confirmed') return;
+      reservations.set(reservationId, { ...stored, status: 'cancelled' });
+      events.set(event.eventId, {
         ...event,
         availableSeats: event.availableSeats + stored.seats,
         activeReservations: event.activeReservations - 1,
         version: event.version + 1,
-      };
-      events.set(event.eventId, next);
-      reservations.set(stored.reservationId, { ...stored, status: 'cancelled' });
-      return { kind: 'committed', event: publicEvent(next) };
+      });
     },
+    commitCalls: () => [...commitCalls],
     conflictNext(eventId, count) {
       pendingConflicts.set(eventId, count);
     },

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { createCoalescer } from './coalescer.js';
+import type { Reservation } from './reservation.js';
+import type { Clock } from './ports.js';
+import { createInMemoryEventRepository } from './testing/index.js';
+
+let counter = 0;
+function reservation(seats: number, eventId = 'gig'): Reservation {
+  counter += 1;
+  return {
+    reservationId: `00000000-0000-4000-8000-${String(counter).padStart(12, '0')}`,
+    eventId,
+    partnerId: 'p',
+    seats,
+    status: 'confirmed',
+    createdAt: new Date(),
+  };
+}
+
+function setup(totalSeats = 20, clock: Clock = { now: () => new Date() }) {
+  const repository = createInMemoryEventRepository([
+    { eventId: 'gig', name: 'Gig', totalSeats },
+    { eventId: 'other', name: 'Other', totalSeats },
+  ]);
+  return { repository, coalescer: createCoalescer({ repository, clock }) };
+}
+
+const FAR = Number.MAX_SAFE_INTEGER;
+
+describe('coalescer', () => {
+  it('commits a lone request at once, and everything that queued behind a commit in the next one', async () => {
+    const { repository, coalescer } = setup();
+    const first = coalescer.reserve(reservation(1), FAR);
+    const queued = Array.from({ length: 10 }, () => coalescer.reserve(reservation(1), FAR));
+    const outcomes = await Promise.all([first, ...queued]);
+    expect(outcomes.every((o) => o.kind === 'reserved')).toBe(true);
+    expect(repository.commitCalls()).toEqual([
+      { reservations: 1, cancellations: 0 },
+      { reservations: 10, cancellations: 0 },
+    ]);
+    // The version counts changes, not commits.
+    expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 9, version: 11 });
+    expect(coalescer.stats()).toMatchObject({ commits: 2, changesCommitted: 11, largestBatch: 10 });
+  });
+
+  it('keeps events apart: a busy event does not hold up another', async () => {
+    const { repository, coalescer } = setup();
+    await Promise.all([coalescer.reserve(reservation(2, 'gig'), FAR), coalescer.reserve(reservation(3, 'other'), FAR)]);
+    expect(repository.commitCalls()).toHaveLength(2);
+    expect(await repository.findEvent('other')).toMatchObject({ availableSeats: 17 });
+  });
+
+  it('cancels and reserves in one commit, the freed seats going to the reservation', async () => {
+    const { repository, coalescer } = setup(5);
+    const held = reservation(5);
+    await coalescer.reserve(held, FAR);
+    const [wanted, cancelled] = await Promise.all([
+      coalescer.reserve(reservation(4), FAR),
+      coalescer.cancel(held, FAR),
+    ]);
+    expect(wanted.kind).toBe('reserved');
+    expect(cancelled.kind).toBe('cancelled');
+    expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 1, version: 3 });
+  });
+
+  it('answers one of several cancellations of the same reservation, and "already cancelled" to the rest', async () => {
+    const { repository, coalescer } = setup();
+    const held = reservation(3);
+    await coalescer.reserve(held, FAR);
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => coalescer.cancel(held, FAR)));
+    expect(outcomes.filter((o) => o.kind === 'cancelled')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === 'already_cancelled')).toHaveLength(7);
+    expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 20, version: 2 });
+  });
+
+  it('does not refuse on its own stale picture: seats freed by another process are found by a fresh read', async () => {
+    const { repository, coalescer } = setup(10);
+    const held = reservation(10);
+    await coalescer.reserve(held, FAR);
+    repository.cancelElsewhere(held.reservationId);
+    expect((await coalescer.reserve(reservation(6), FAR)).kind).toBe('reserved');
+  });
+
+  it('refuses when a fresh read shows the seats do not fit, reporting what is left', async () => {
+    const { coalescer } = setup(10);
+    await coalescer.reserve(reservation(8), FAR);
+    expect(await coalescer.reserve(reservation(3), FAR)).toEqual({ kind: 'insufficient_seats', availableSeats: 2 });
+  });
+
+  it('re-plans after a version conflict', async () => {
+    const { repository, coalescer } = setup();
+    repository.conflictNext('gig', 3);
+    expect((await coalescer.reserve(reservation(2), FAR)).kind).toBe('reserved');
+    expect(coalescer.stats().versionConflicts).toBe(3);
+  });
+
+  it('a cancellation another process got to first is answered "already cancelled"; the rest still commit', async () => {
+    const { repository, coalescer } = setup();
+    const held = reservation(3);
+    await coalescer.reserve(held, FAR);
+    repository.cancelElsewhere(held.reservationId);
+    const [cancelled, reserved] = await Promise.all([
+      coalescer.cancel(held, FAR),
+      coalescer.reserve(reservation(2), FAR),
+    ]);
+    expect(cancelled).toEqual({ kind: 'already_cancelled' });
+    expect(reserved.kind).toBe('reserved');
+    expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 18 });
+  });
+
+  it('past its deadline a request answers contended and nothing is applied for it', async () => {
+    let now = 0;
+    const { repository, coalescer } = setup(20, { now: () => new Date((now += 10)) });
+    repository.conflictNext('gig', Number.MAX_SAFE_INTEGER);
+    expect(await coalescer.reserve(reservation(2), 500)).toEqual({ kind: 'contended' });
+    expect(repository.allReservations()).toEqual([]);
+  });
+
+  it('when a commit fails, its requests fail and the next batch goes on', async () => {
+    const { repository, coalescer } = setup();
+    const original = repository.commitChanges.bind(repository);
+    let failNext = true;
+    repository.commitChanges = async (expected, changes) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('connection lost');
+      }
+      return original(expected, changes);
+    };
+    const failing = coalescer.reserve(reservation(1), FAR);
+    const after = coalescer.reserve(reservation(1), FAR);
+    await expect(failing).rejects.toThrow('connection lost');
+    expect((await after).kind).toBe('reserved');
+  });
+});
