@@ -13,7 +13,9 @@ describe('partner ids', () => {
     expect(isValidPartnerId('a'.repeat(64))).toBe(true);
     expect(isValidPartnerId('🎟'.repeat(64))).toBe(true);
   });
-  it.each(['', '   ', '\t\n', 'a'.repeat(65)])('refuses %j', (id) => expect(isValidPartnerId(id)).toBe(false));
+  it.each(['', '   ', '\t\n', 'a'.repeat(65), 'a\u0000b'])('refuses %j', (id) =>
+    expect(isValidPartnerId(id)).toBe(false),
+  );
 });
 
 describe('reservation ids', () => {

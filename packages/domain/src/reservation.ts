@@ -18,9 +18,9 @@ export function isValidSeatCount(seats: number): boolean {
   return Number.isInteger(seats) && seats >= MIN_SEATS_PER_RESERVATION && seats <= MAX_SEATS_PER_RESERVATION;
 }
 
-/** True for a non-blank partner id of at most 64 characters (code points). */
+/** True for a non-blank partner id of at most 64 characters (code points), without NUL (text cannot hold it). */
 export function isValidPartnerId(partnerId: string): boolean {
-  return partnerId.trim().length > 0 && [...partnerId].length <= MAX_PARTNER_ID_LENGTH;
+  return partnerId.trim().length > 0 && [...partnerId].length <= MAX_PARTNER_ID_LENGTH && !partnerId.includes('\u0000');
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ReservationService } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { ErrorBody, handleError, handleNotFound } from './errors.js';
+import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
 import { healthRoutes } from './routes/health.js';
 import { seedReservationRoutes } from './routes/reservations.js';
 
@@ -31,6 +31,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // URL decoding failures and the like go through the same handler as every other error.
+    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
+    clientErrorHandler: handleClientError,
+    // During shutdown, requests already on open connections are still served (and then close the connection);
+    // new connections are refused by the closed listener.
+    return503OnClosing: false,
+    // Valid JSON with __proto__ or constructor.prototype keys: the keys are dropped (like any unknown field),
+    // never applied to objects.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     ajv: {
       // "3" is not a number of seats: no type coercion, and bodies are never rewritten by validation.
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false },

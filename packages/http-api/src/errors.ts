@@ -1,5 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_PARTNER_ID_LENGTH, MAX_SEATS_PER_RESERVATION, MIN_SEATS_PER_RESERVATION } from '@ticketboss/domain';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 export const ErrorBody = Type.Object(
@@ -78,6 +80,7 @@ function validationError(error: FastifyError): ApiError {
 }
 
 const fastifyClientErrors: Record<string, ApiError> = {
+  FST_ERR_BAD_URL: { status: 400, code: 'BAD_REQUEST', message: 'The request URL is not valid' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: apiErrors.unsupportedMediaType,
   FST_ERR_CTP_BODY_TOO_LARGE: apiErrors.payloadTooLarge,
   FST_ERR_CTP_INVALID_JSON_BODY: apiErrors.invalidJson,
@@ -110,4 +113,26 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): Fa
     code: 'ROUTE_NOT_FOUND',
     message: `Route ${request.method} ${request.url.split('?')[0]} not found`,
   });
+}
+
+/**
+ * Errors before a request exists (unparseable HTTP, oversized headers, timeouts), answered in our error shape on
+ * the raw socket, then the connection is closed, as Node itself does.
+ */
+export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'Request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive']
+        : [400, 'BAD_REQUEST', 'Malformed HTTP request'];
+  const body = JSON.stringify({ error: message, code } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

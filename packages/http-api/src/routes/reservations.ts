@@ -26,7 +26,8 @@ const EventSummary = Type.Object({
 
 // Property order matters: with both fields missing, the first one is named.
 const ReserveBody = Type.Object({
-  partnerId: Type.String({ minLength: 1, maxLength: MAX_PARTNER_ID_LENGTH, pattern: '\\S' }),
+  // Not blank, and no NUL (PostgreSQL text cannot hold it).
+  partnerId: Type.String({ minLength: 1, maxLength: MAX_PARTNER_ID_LENGTH, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000]*$' }),
   seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION, maximum: MAX_SEATS_PER_RESERVATION }),
 });
 
