@@ -39,6 +39,11 @@ export interface Database {
 export interface DatabaseOptions {
   readonly connectionString: string;
   readonly poolSize?: number;
+  /**
+   * How long a statement may wait for a row lock before failing (PostgreSQL's lock_timeout). Bounds how long a
+   * commit can hang behind someone else's lock; the commit is then retried or answered "contended".
+   */
+  readonly lockTimeoutMs?: number;
   /** Called with errors of idle pooled connections (for example the server restarting) so they can be logged. */
   readonly onIdleClientError?: (error: Error) => void;
 }
@@ -50,6 +55,8 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    ...(options.lockTimeoutMs ? { options: `-c lock_timeout=${Math.round(options.lockTimeoutMs)}` } : {}),
   });
   // Without a listener, an idle client's error (server restart, network cut) would crash the process.
   pool.on('error', options.onIdleClientError ?? (() => undefined));

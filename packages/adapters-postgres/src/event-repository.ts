@@ -76,8 +76,13 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
 
     async commitChanges(expected, changes): Promise<CommitResult> {
       if (changes.cancellations.length === 0) {
-        const row = await applyChanges(db, expected, changes);
-        return row ? { kind: 'committed', event: toEvent(row) } : { kind: 'version_conflict' };
+        try {
+          const row = await applyChanges(db, expected, changes);
+          return row ? { kind: 'committed', event: toEvent(row) } : { kind: 'version_conflict' };
+        } catch (error) {
+          if (isRetryable(error)) return { kind: 'version_conflict' };
+          throw error;
+        }
       }
       const trx = await db.startTransaction().execute();
       try {
@@ -94,16 +99,20 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
           .rollback()
           .execute()
           .catch(() => undefined);
-        if (isDeadlock(error)) return { kind: 'version_conflict' };
+        if (isRetryable(error)) return { kind: 'version_conflict' };
         throw error;
       }
     },
   };
 }
 
-/** Deadlocks cannot arise from our own lock order, but if one did, the rolled-back commit is simply retried. */
-function isDeadlock(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '40P01';
+/**
+ * Failures after which nothing was applied and the same commit may simply be planned again: a lock wait that
+ * ran out (lock_timeout) or, though our lock order should rule it out, a deadlock.
+ */
+function isRetryable(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '55P03' || code === '40P01';
 }
 
 /**

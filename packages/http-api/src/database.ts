@@ -29,6 +29,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
   const db = createDatabase({
     connectionString,
     poolSize: config.databasePoolSize,
+    // A commit stuck behind someone else's lock gives up in time for the request to answer 503 CONTENDED.
+    lockTimeoutMs: Math.max(50, config.maxWaitMs / 2),
     onIdleClientError: (err) => logger.warn({ err }, 'idle database connection failed'),
   });
   return {

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
 
 const logLines: string[] = [];
@@ -56,5 +57,45 @@ describe('when the database fails inside a reservation', () => {
       payload: { partnerId: 'explode', seats: 5 },
     });
     expect(retried.statusCode).toBe(201);
+  });
+});
+
+describe('when someone else holds the event row longer than a request may wait', () => {
+  it('answers 503 CONTENDED with Retry-After in bounded time, and applies nothing', async () => {
+    const database = await createTestDatabase({ lockTimeoutMs: 250 });
+    const busy = await createAppWithDatabase({ database, maxWaitMs: 500 });
+    try {
+      const blocker = await database.db.startTransaction().execute();
+      await sql`SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE`.execute(blocker);
+      const started = performance.now();
+      const response = await busy.app.inject({
+        method: 'POST',
+        url: '/reservations',
+        headers: { 'content-type': 'application/json' },
+        payload: { partnerId: 'patient', seats: 2 },
+      });
+      const waited = performance.now() - started;
+      await blocker.commit().execute();
+
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBe('1');
+      expect(response.json<{ code: string }>().code).toBe('CONTENDED');
+      expect(waited).toBeGreaterThanOrEqual(500);
+      expect(waited).toBeLessThan(2000);
+      expect(await busy.invariantBreaches()).toEqual([]);
+      const event = await database.db.selectFrom('events').selectAll().executeTakeFirstOrThrow();
+      expect(event).toMatchObject({ available_seats: 500, version: '0' });
+      // Once the row is free, the same request goes through.
+      const retried = await busy.app.inject({
+        method: 'POST',
+        url: '/reservations',
+        headers: { 'content-type': 'application/json' },
+        payload: { partnerId: 'patient', seats: 2 },
+      });
+      expect(retried.statusCode).toBe(201);
+    } finally {
+      await busy.close();
+      await database.drop();
+    }
   });
 });

@@ -22,12 +22,14 @@ async function adminQuery(text: string): Promise<void> {
 }
 
 /** A fresh, empty database on the run's server (see global-setup.ts); migrated unless `migrated: false`. */
-export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: { migrated?: boolean; lockTimeoutMs?: number } = {},
+): Promise<TestDatabase> {
   const name = `ticketboss_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = new URL(inject('postgresAdminUrl'));
   url.pathname = `/${name}`;
-  const db = createDatabase({ connectionString: url.toString(), poolSize: 20 });
+  const db = createDatabase({ connectionString: url.toString(), poolSize: 20, lockTimeoutMs: options.lockTimeoutMs });
   if (options.migrated !== false) await migrate(db, await readMigrations());
   return {
     url: url.toString(),
