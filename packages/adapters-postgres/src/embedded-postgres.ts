@@ -1,14 +1,15 @@
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { claimDataDir, commandLineOf, isAlive } from './data-dir-lock.js';
 
 export interface EmbeddedPostgresOptions {
   /** Folder for the cluster (pgdata/), its log and its generated password; kept across restarts. */
@@ -25,6 +26,8 @@ export interface EmbeddedPostgres {
   readonly connectionString: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The cluster's folder: `<dataDir>/pgdata`, or elsewhere if the PostgreSQL user cannot reach dataDir. */
+  readonly pgdata: string;
   /** Fast shutdown; resolves when the server has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -83,15 +86,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -101,12 +95,21 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
   return true;
 }
 
-/** A server left running by a process that was killed would hold the data folder: stop it first. */
+/**
+ * A server left running by an owner that was killed would hold the cluster: stop it first. A postmaster.pid
+ * naming a process that is not a PostgreSQL on this cluster (its pid reused) is stale, and removed.
+ */
 async function stopLeftoverServer(pgdata: string, log: (message: string) => void): Promise<void> {
   const pidFile = join(pgdata, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  const command = commandLineOf(pid);
+  if (command !== undefined && !(command.includes('postgres') && command.includes(pgdata))) {
+    log(`removing a stale ${pidFile}: pid ${pid} is not a PostgreSQL on this cluster`);
+    await rm(pidFile, { force: true });
+    return;
+  }
   log(`stopping a PostgreSQL (pid ${pid}) left running on ${pgdata} by an earlier run`);
   process.kill(pid, 'SIGINT');
   if (!(await waitUntil(() => !isAlive(pid), 30_000))) {
@@ -114,25 +117,54 @@ async function stopLeftoverServer(pgdata: string, log: (message: string) => void
   }
 }
 
+/**
+ * Where the cluster lives: `<dataDir>/pgdata`, unless we run PostgreSQL as another user (as root) who cannot
+ * reach that folder (a clone under /root, say); then a folder of its own under /var/lib/ticketboss, named after
+ * the data folder, so each data folder keeps its own cluster across restarts.
+ */
+async function clusterFolder(dataDir: string, runAs: RunAs | undefined, log: (m: string) => void): Promise<string> {
+  const preferred = join(dataDir, 'pgdata');
+  if (!runAs) return preferred;
+  const reachable = await run('test', ['-x', dataDir], runAs).then(
+    () => true,
+    () => false,
+  );
+  if (reachable) return preferred;
+  const fallback = join(
+    '/var/lib/ticketboss',
+    createHash('sha256').update(dataDir).digest('hex').slice(0, 16),
+    'pgdata',
+  );
+  log(`user "${SUPERUSER}" cannot reach ${dataDir}; the cluster for it lives in ${fallback}`);
+  await mkdir(dirname(fallback), { recursive: true, mode: 0o755 });
+  return fallback;
+}
+
+/**
+ * Creates the cluster in a side folder and renames it into place only when initdb succeeded, so an interrupted
+ * first start never leaves a half-made cluster behind; initdb is stopped if this process exits meanwhile.
+ */
 async function initialise(
   binaries: Binaries,
   pgdata: string,
   password: string,
   runAs: RunAs | undefined,
 ): Promise<void> {
-  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  const building = `${pgdata}.initialising`;
+  await rm(building, { recursive: true, force: true });
+  await mkdir(building, { recursive: true, mode: 0o700 });
   const pwDir = await mkdtemp(join(tmpdir(), 'ticketboss-initdb-'));
   const pwFile = join(pwDir, 'pw');
   try {
     await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     if (runAs) {
-      await Promise.all([chown(pgdata, runAs.uid, runAs.gid), chown(pwDir, runAs.uid, runAs.gid)]);
+      await Promise.all([chown(building, runAs.uid, runAs.gid), chown(pwDir, runAs.uid, runAs.gid)]);
       await chown(pwFile, runAs.uid, runAs.gid);
     }
-    await run(
+    const initdb = execFile(
       binaries.initdb,
       [
-        `--pgdata=${pgdata}`,
+        `--pgdata=${building}`,
         `--username=${SUPERUSER}`,
         `--pwfile=${pwFile}`,
         '--auth=scram-sha-256',
@@ -141,10 +173,21 @@ async function initialise(
         '--no-sync',
       ],
       { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
-    ).catch((error: Error & { stderr?: string }) => {
-      const who = runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : '';
-      throw new Error(`initdb failed for ${pgdata}${who}: ${error.stderr?.trim() || error.message}`);
+    );
+    const stopInitdb = () => initdb.kill('SIGKILL');
+    process.once('exit', stopInitdb);
+    let stderr = '';
+    initdb.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolveExit, reject) => {
+      initdb.once('error', reject);
+      initdb.once('exit', resolveExit);
     });
+    process.removeListener('exit', stopInitdb);
+    if (code !== 0) {
+      const who = runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : '';
+      throw new Error(`initdb failed for ${pgdata}${who}: ${stderr.trim() || `exit code ${code}`}`);
+    }
+    await rename(building, pgdata);
   } finally {
     await rm(pwDir, { recursive: true, force: true });
   }
@@ -172,16 +215,34 @@ async function canConnect(connectionString: string): Promise<boolean> {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => undefined);
   const dataDir = resolve(options.dataDir);
-  const pgdata = join(dataDir, 'pgdata');
   const passwordFile = join(dataDir, 'postgres-password');
   const [binaries, runAs] = await Promise.all([resolveBinaries(), userToRunAs(log)]);
   await mkdir(dataDir, { recursive: true });
+  const release = await claimDataDir(dataDir);
+  try {
+    return await startClaimed(binaries, runAs, dataDir, passwordFile, options, log, release);
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+async function startClaimed(
+  binaries: Binaries,
+  runAs: RunAs | undefined,
+  dataDir: string,
+  passwordFile: string,
+  options: EmbeddedPostgresOptions,
+  log: (message: string) => void,
+  release: () => Promise<void>,
+): Promise<EmbeddedPostgres> {
   // The server runs as another user, who must be able to pass through our folder (not read it).
   if (runAs) await chmod(dataDir, 0o711);
+  const pgdata = await clusterFolder(dataDir, runAs, log);
 
   if (!existsSync(join(pgdata, 'PG_VERSION'))) {
     log(`initialising a new PostgreSQL cluster in ${pgdata}`);
-    await rm(pgdata, { recursive: true, force: true });
+    await rm(pgdata, { recursive: true, force: true }); // not a cluster: no PG_VERSION
     const password = randomBytes(18).toString('base64url');
     await writeFile(passwordFile, password, { mode: 0o600 });
     await initialise(binaries, pgdata, password, runAs);
@@ -240,9 +301,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     connectionString,
     port,
     dataDir,
+    pgdata,
     async stop() {
       process.removeListener('exit', stopOnExit);
-      if (exited || !child.pid) return;
+      if (exited || !child.pid) return release();
       // SIGINT = fast shutdown: clean, no recovery needed at the next start.
       process.kill(child.pid, 'SIGINT');
       let timer: NodeJS.Timeout | undefined;
@@ -250,6 +312,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       const stuck = await Promise.race([exit.then(() => false), timedOut]);
       clearTimeout(timer);
       if (stuck && !exited) process.kill(child.pid, 'SIGKILL');
+      await release();
     },
   };
 }

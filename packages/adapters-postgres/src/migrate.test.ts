@@ -47,6 +47,12 @@ describe('migrate', () => {
     expect(await migrate(database.db, await readMigrations(dir))).toEqual(['0001_first.sql', '0002_second.sql']);
   });
 
+  it('refuses a misnamed migration rather than skipping it', async () => {
+    await writeFile(join(dir, '0001_first.sql'), 'CREATE TABLE first (a int);');
+    await writeFile(join(dir, '0002_Add-Partners.sql'), 'CREATE TABLE partners (a int);');
+    await expect(readMigrations(dir)).rejects.toThrow(/0002_Add-Partners\.sql does not match/);
+  });
+
   it('when two runners start at once, each file is applied exactly once', async () => {
     // Slow, non-idempotent files: a second application would fail on the CREATE TABLE.
     await writeFile(join(dir, '0001_slow.sql'), 'SELECT pg_sleep(0.3); CREATE TABLE once_a (id int);');

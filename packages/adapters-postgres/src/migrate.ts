@@ -34,7 +34,15 @@ export interface MigrationSet {
 }
 
 export async function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationSet> {
-  const names = (await readdir(dir)).filter((name) => MIGRATION_FILE.test(name)).sort();
+  const entries = await readdir(dir);
+  // A misnamed migration would be skipped silently by a strict filter (and applied by apply-with-psql.sh).
+  const misnamed = entries.filter((name) => /^\d+_.*\.sql$/.test(name) && !MIGRATION_FILE.test(name));
+  if (misnamed.length > 0) {
+    throw new MigrationError(
+      `migration file name ${misnamed.join(', ')} does not match NNNN_lower_case_words.sql; rename it before it is applied`,
+    );
+  }
+  const names = entries.filter((name) => MIGRATION_FILE.test(name)).sort();
   const files = await Promise.all(
     names.map(async (name) => {
       const content = await readFile(join(dir, name));

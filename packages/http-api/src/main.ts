@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createPostgresEventRepository, ensureEvent } from '@ticketboss/adapters-postgres';
 import { createReservationService, DEFAULT_EVENT } from '@ticketboss/domain';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -22,6 +23,34 @@ function readConfigOrExit(): Config {
 const config = readConfigOrExit();
 const logger = pino({ level: config.logLevel });
 let database: OpenDatabase | undefined;
+let app: FastifyInstance | undefined;
+let stopping = false;
+
+// Installed before anything starts, so that no signal finds the process without a handler. An embedded
+// PostgreSQL is stopped on any exit by its launcher's exit hook.
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping || !app || !database) {
+    logger.warn({ signal }, stopping ? 'second signal: exiting now' : 'signal during start-up: exiting');
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+  setTimeout(() => {
+    logger.error('shutdown took too long; exiting with requests still open');
+    process.exit(1);
+  }, config.shutdownTimeoutMs).unref();
+  const open = database;
+  app
+    .close()
+    .then(() => open.close())
+    .then(() => logger.info('stopped'))
+    .catch((err: unknown) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exitCode = 1;
+    });
+}
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 
 try {
   if (!config.databaseUrl) logger.info(`DATABASE_URL is not set: using an embedded PostgreSQL in ${config.dataDir}`);
@@ -35,33 +64,12 @@ try {
     ids: { reservationId: randomUUID },
     maxWaitMs: config.maxWaitMs,
   });
-  const app = buildApp({ reservations, defaultEventId: DEFAULT_EVENT.eventId, logger });
-  await app.listen({ port: config.port, host: config.host });
-
-  const open = database;
-  let closing = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting with requests still open');
-      process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
-    app
-      .close()
-      .then(() => open.close())
-      .then(() => logger.info('stopped'))
-      .catch((err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exitCode = 1;
-      });
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  const server = buildApp({ reservations, defaultEventId: DEFAULT_EVENT.eventId, logger });
+  await server.listen({ port: config.port, host: config.host });
+  app = server;
 } catch (error) {
   logger.fatal(error instanceof Error ? error.message : String(error));
-  if (!(error instanceof Error && error.name === 'MigrationError')) logger.debug({ err: error }, 'start-up failure');
+  logger.debug({ err: error }, 'start-up failure');
   await database?.close().catch(() => undefined);
   process.exit(1);
 }
