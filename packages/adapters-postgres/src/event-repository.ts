@@ -75,30 +75,13 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
     },
 
     async commitChanges(expected, changes): Promise<CommitResult> {
-      if (changes.cancellations.length === 0) {
-        try {
-          const row = await applyChanges(db, expected, changes);
-          return row ? { kind: 'committed', event: toEvent(row) } : { kind: 'version_conflict' };
-        } catch (error) {
-          if (isRetryable(error)) return { kind: 'version_conflict' };
-          throw error;
-        }
-      }
-      const trx = await db.startTransaction().execute();
       try {
-        const gone = await lockActive(trx, expected.eventId, changes.cancellations);
-        const row = gone.length === 0 ? await applyChanges(trx, expected, changes) : undefined;
-        if (!row) {
-          await trx.rollback().execute();
-          return gone.length > 0 ? { kind: 'not_active', reservationIds: gone } : { kind: 'version_conflict' };
-        }
-        await trx.commit().execute();
-        return { kind: 'committed', event: toEvent(row) };
+        const { event, activeIds } = await applyChanges(db, expected, changes);
+        if (event) return { kind: 'committed', event: toEvent(event) };
+        const active = new Set(activeIds);
+        const gone = changes.cancellations.map((r) => r.reservationId).filter((id) => !active.has(id));
+        return gone.length > 0 ? { kind: 'not_active', reservationIds: gone } : { kind: 'version_conflict' };
       } catch (error) {
-        await trx
-          .rollback()
-          .execute()
-          .catch(() => undefined);
         if (isRetryable(error)) return { kind: 'version_conflict' };
         throw error;
       }
@@ -115,41 +98,42 @@ function isRetryable(error: unknown): boolean {
   return code === '55P03' || code === '40P01';
 }
 
-/**
- * Locks the reservations to cancel, in id order (so that two processes cancelling overlapping sets cannot
- * deadlock), and returns the ids of those no longer active. Locked, they stay active until we commit.
- */
-async function lockActive(
-  trx: Kysely<Database>,
-  eventId: string,
-  cancellations: readonly Reservation[],
-): Promise<string[]> {
-  const ids = cancellations.map((r) => r.reservationId);
-  const { rows } = await sql<{ reservation_id: string }>`
-    SELECT reservation_id
-      FROM reservations
-     WHERE reservation_id = ANY(${ids}::uuid[]) AND event_id = ${eventId} AND status = 'confirmed'
-     ORDER BY reservation_id
-       FOR UPDATE`.execute(trx);
-  const active = new Set(rows.map((row) => row.reservation_id));
-  return ids.filter((id) => !active.has(id));
-}
-
 const sumOfSeats = (reservations: readonly Reservation[]) => reservations.reduce((total, r) => total + r.seats, 0);
 
+interface AppliedRow {
+  /** The event after the change; null when nothing was applied. */
+  event: EventRow | null;
+  /** Of the reservations to cancel, those that were still active (and are now locked by this statement). */
+  activeIds: string[] | null;
+}
+
 /**
- * One statement: the version-guarded update of the event row and, only if it matched, the insert of the new
- * reservations and the cancellation of the (already locked and checked) ones. A failure anywhere undoes it all.
+ * The whole commit as one statement, so one round trip and one implicit transaction:
+ * 1. `locked` locks the reservations to cancel, in id order (two processes cancelling overlapping sets cannot
+ *    deadlock), keeping those still active; PostgreSQL re-checks the status of a row it had to wait for;
+ * 2. `moved` is the version-guarded update of the event row, applied only if every reservation to cancel is
+ *    still active and the seats fit;
+ * 3. only if `moved` matched: the new reservations are inserted and the locked ones cancelled.
+ * Nothing else changes when `moved` does not match, and a failure anywhere undoes all of it.
  */
 async function applyChanges(
   db: Kysely<Database>,
   expected: ExpectedVersion,
   { reservations, cancellations }: SeatChanges,
-): Promise<EventRow | undefined> {
+): Promise<AppliedRow> {
   const seatsTaken = sumOfSeats(reservations);
   const seatsReturned = sumOfSeats(cancellations);
-  const { rows } = await sql<EventRow>`
-    WITH moved AS (
+  const cancelIds = cancellations.map((r) => r.reservationId);
+  const { rows } = await sql<AppliedRow>`
+    WITH locked AS (
+      SELECT reservation_id
+        FROM reservations
+       WHERE reservation_id = ANY(${cancelIds}::uuid[])
+         AND event_id = ${expected.eventId}
+         AND status = 'confirmed'
+       ORDER BY reservation_id
+         FOR UPDATE
+    ), moved AS (
       UPDATE events
          SET available_seats = available_seats - ${seatsTaken} + ${seatsReturned},
              active_reservations = active_reservations + ${reservations.length} - ${cancellations.length},
@@ -158,6 +142,7 @@ async function applyChanges(
        WHERE event_id = ${expected.eventId}
          AND version = ${expected.version}
          AND available_seats - ${seatsTaken} + ${seatsReturned} >= 0
+         AND (SELECT count(*) FROM locked) = ${cancellations.length}
       RETURNING event_id, name, total_seats, available_seats, active_reservations, version
     ), recorded AS (
       INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at)
@@ -172,11 +157,14 @@ async function applyChanges(
       UPDATE reservations
          SET status = 'cancelled', cancelled_at = now()
         FROM moved
-       WHERE reservations.reservation_id = ANY(${cancellations.map((r) => r.reservationId)}::uuid[])
+       WHERE reservations.reservation_id IN (SELECT reservation_id FROM locked)
     )
-    SELECT * FROM moved
+    SELECT (SELECT row_to_json(moved) FROM moved) AS event,
+           (SELECT array_agg(reservation_id) FROM locked) AS "activeIds"
   `.execute(db);
-  return rows[0];
+  const row = rows[0];
+  if (!row) throw new Error('commit statement returned no row');
+  return row;
 }
 
 /** Creates the event if it does not exist; never touches an existing one. Returns whether it was created. */

@@ -1,6 +1,10 @@
 import type { EventSummary } from './event.js';
 import type { Clock, EventRepository, IdGenerator } from './ports.js';
 import { createCoalescer, type CoalescerStats } from './coalescer.js';
+import { createRecentReservations } from './recent-reservations.js';
+
+/** How many of its own reservations a process remembers for cancellation without a lookup (about 4 MB). */
+const RECENT_RESERVATIONS = 20_000;
 import { isReservationId, isValidPartnerId, isValidSeatCount, type Reservation } from './reservation.js';
 
 export interface ReserveSeatsCommand {
@@ -51,6 +55,7 @@ export interface ReservationService {
 export function createReservationService(deps: ReservationServiceDeps): ReservationService {
   const { repository, clock, ids, maxWaitMs } = deps;
   const coalescer = createCoalescer({ repository, clock });
+  const recent = createRecentReservations(RECENT_RESERVATIONS);
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
 
   return {
@@ -70,12 +75,14 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
         status: 'confirmed',
         createdAt: clock.now(),
       };
-      return coalescer.reserve(reservation, deadlineFromNow());
+      const outcome = await coalescer.reserve(reservation, deadlineFromNow());
+      if (outcome.kind === 'reserved') recent.remember(outcome.reservation);
+      return outcome;
     },
 
     async cancelReservation(reservationId) {
       if (!isReservationId(reservationId)) return { kind: 'not_found' };
-      const reservation = await repository.findReservation(reservationId);
+      const reservation = recent.take(reservationId) ?? (await repository.findReservation(reservationId));
       if (!reservation) return { kind: 'not_found' };
       if (reservation.status === 'cancelled') return { kind: 'already_cancelled' };
       return coalescer.cancel(reservation, deadlineFromNow());

@@ -76,22 +76,8 @@ export interface SellOutReport {
   readonly elapsedMs: number;
 }
 
-/** Fires `requests` reservations of 1-10 seats with `inFlight` at a time, spread round-robin over `baseUrls`. */
-export async function sellOut(options: {
-  baseUrls: readonly string[];
-  requests: number;
-  inFlight: number;
-  seed?: number;
-}): Promise<SellOutReport> {
-  const { baseUrls, requests, inFlight } = options;
-  const counts = seatCounts(requests, options.seed ?? 20_251_125);
-  const started = performance.now();
-  const results = await inParallel(
-    inFlight,
-    counts.map((seats, i) => () => reserveOverHttp(baseUrls[i % baseUrls.length]!, seats)),
-  );
-  const elapsedMs = performance.now() - started;
-  const final = await fetchSummary(baseUrls[0]!);
+/** Judges a sell-out's answers against the event's final summary (see SellOutReport). */
+export function analyseSellOut(results: readonly ReserveResult[], final: Summary, elapsedMs: number): SellOutReport {
   const confirmedResults = results.filter((r) => r.status === 201);
   const deniedResults = results.filter((r) => r.status === 409);
   const confirmedSeats = confirmedResults.reduce((sum, r) => sum + r.seats, 0);
@@ -112,4 +98,24 @@ export async function sellOut(options: {
     oversold: Math.max(0, confirmedSeats - final.totalSeats),
     elapsedMs,
   };
+}
+
+/** Fires `requests` reservations of 1-10 seats with `inFlight` at a time, spread round-robin over `baseUrls`. */
+export async function sellOut(options: {
+  baseUrls: readonly string[];
+  requests: number;
+  inFlight: number;
+  seed?: number;
+  reserve?: (baseUrl: string, seats: number) => Promise<ReserveResult>;
+}): Promise<SellOutReport> {
+  const { baseUrls, requests, inFlight } = options;
+  const reserve = options.reserve ?? reserveOverHttp;
+  const counts = seatCounts(requests, options.seed ?? 20_251_125);
+  const started = performance.now();
+  const results = await inParallel(
+    inFlight,
+    counts.map((seats, i) => () => reserve(baseUrls[i % baseUrls.length]!, seats)),
+  );
+  const elapsedMs = performance.now() - started;
+  return analyseSellOut(results, await fetchSummary(baseUrls[0]!), elapsedMs);
 }

@@ -1,0 +1,147 @@
+/**
+ * The load generator: runs in its own process (so it does not share an event loop with the API), drives one
+ * scenario over HTTP with undici, and prints its result as one JSON line on stdout.
+ */
+import { analyseSellOut, fetchSummary, inParallel, seatCounts, type ReserveResult } from '@ticketboss/http-api/testing';
+import { Pool } from 'undici';
+import { summarise, type LatencySummary } from './stats.js';
+
+export type LoadPlan =
+  | { readonly scenario: 'sell-out'; readonly urls: string[]; readonly requests: number; readonly inFlight: number }
+  | { readonly scenario: 'churn'; readonly urls: string[]; readonly clients: number; readonly durationMs: number };
+
+export interface SellOutResult {
+  readonly scenario: 'sell-out';
+  readonly requests: number;
+  readonly confirmed: number;
+  readonly seatsSold: number;
+  readonly denied: number;
+  readonly falseDenials: number;
+  readonly oversold: number;
+  readonly serverErrors: number;
+  readonly otherAnswers: number;
+  readonly latency: LatencySummary;
+  /** From the first request to the answer of the last confirmation. */
+  readonly timeToSellOutMs: number;
+  readonly elapsedMs: number;
+  readonly availableAtEnd: number;
+}
+
+export interface ChurnResult {
+  readonly scenario: 'churn';
+  readonly operations: number;
+  readonly operationsPerSecond: number;
+  readonly reserved: number;
+  readonly cancelled: number;
+  /** Answers other than 201 to a reservation and 204 to its cancellation. */
+  readonly errors: number;
+  readonly contended: number;
+  readonly latency: LatencySummary;
+  readonly elapsedMs: number;
+}
+
+const pools = new Map<string, Pool>();
+function pool(url: string, connections: number): Pool {
+  let existing = pools.get(url);
+  if (!existing) {
+    existing = new Pool(url, { connections, pipelining: 1 });
+    pools.set(url, existing);
+  }
+  return existing;
+}
+
+async function reserve(url: string, seats: number, partnerId: string) {
+  const startedAt = performance.now();
+  const { statusCode, body } = await pool(url, 256).request({
+    path: '/reservations',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ partnerId, seats }),
+  });
+  const payload = (await body.json()) as { reservationId?: string; error?: string };
+  return { statusCode, payload, startedAt, answeredAt: performance.now() };
+}
+
+async function runSellOut(plan: Extract<LoadPlan, { scenario: 'sell-out' }>): Promise<SellOutResult> {
+  const counts = seatCounts(plan.requests, 20_251_125);
+  const started = performance.now();
+  const results: ReserveResult[] = await inParallel(
+    plan.inFlight,
+    counts.map((seats, i) => async () => {
+      const r = await reserve(plan.urls[i % plan.urls.length]!, seats, `bench-${i % 50}`);
+      return { seats, status: r.statusCode, error: r.payload.error, startedAt: r.startedAt, answeredAt: r.answeredAt };
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const report = analyseSellOut(results, await fetchSummary(plan.urls[0]!), elapsedMs);
+  const lastConfirmation = Math.max(...results.filter((r) => r.status === 201).map((r) => r.answeredAt));
+  return {
+    scenario: 'sell-out',
+    requests: plan.requests,
+    confirmed: report.confirmed,
+    seatsSold: report.confirmedSeats,
+    denied: report.denied,
+    falseDenials: report.falseDenials.length,
+    oversold: report.oversold,
+    serverErrors: results.filter((r) => r.status >= 500).length,
+    otherAnswers: report.unexpected.length,
+    latency: summarise(results.map((r) => r.answeredAt - r.startedAt)),
+    timeToSellOutMs: lastConfirmation - started,
+    elapsedMs,
+    availableAtEnd: report.final.availableSeats,
+  };
+}
+
+async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise<ChurnResult> {
+  const latencies: number[] = [];
+  let reserved = 0;
+  let cancelled = 0;
+  let errors = 0;
+  let contended = 0;
+  const started = performance.now();
+  const until = started + plan.durationMs;
+  await Promise.all(
+    Array.from({ length: plan.clients }, async (_, client) => {
+      const url = plan.urls[client % plan.urls.length]!;
+      while (performance.now() < until) {
+        const r = await reserve(url, 1, `churn-${client}`);
+        latencies.push(r.answeredAt - r.startedAt);
+        if (r.statusCode !== 201 || !r.payload.reservationId) {
+          errors += 1;
+          if (r.statusCode === 503) contended += 1;
+          continue;
+        }
+        reserved += 1;
+        const cancelStarted = performance.now();
+        const { statusCode, body } = await pool(url, 256).request({
+          path: `/reservations/${r.payload.reservationId}`,
+          method: 'DELETE',
+        });
+        await body.dump();
+        latencies.push(performance.now() - cancelStarted);
+        if (statusCode === 204) cancelled += 1;
+        else {
+          errors += 1;
+          if (statusCode === 503) contended += 1;
+        }
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  return {
+    scenario: 'churn',
+    operations: latencies.length,
+    operationsPerSecond: latencies.length / (elapsedMs / 1000),
+    reserved,
+    cancelled,
+    errors,
+    contended,
+    latency: summarise(latencies),
+    elapsedMs,
+  };
+}
+
+const plan = JSON.parse(process.argv[2] ?? '{}') as LoadPlan;
+const result = plan.scenario === 'sell-out' ? await runSellOut(plan) : await runChurn(plan);
+await Promise.all([...pools.values()].map((p) => p.close()));
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,0 +1,359 @@
+/**
+ * `pnpm bench`: starts TicketBoss against databases it creates, drives it over real HTTP from a separate
+ * process, measures PostgreSQL's own one-request-per-commit ceiling with pgbench in the same run, then prints a
+ * table and writes the same numbers to bench/results/latest.json.
+ *
+ * BENCH_DATABASE_URL (a superuser URL) picks the server; without it an embedded PostgreSQL is started.
+ * BENCH_CHURN_SECONDS (default 10) sets how long each churn and ceiling run lasts.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  createDatabase,
+  ensureEvent,
+  migrate,
+  readMigrations,
+  startEmbeddedPostgres,
+} from '@ticketboss/adapters-postgres';
+import { DEFAULT_EVENT } from '@ticketboss/domain';
+import pg from 'pg';
+import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const mainPath = join(root, 'packages/http-api/src/main.ts');
+const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
+const churnSeconds = Number(process.env.BENCH_CHURN_SECONDS ?? 10);
+const CLIENTS = 32;
+const run = promisify(execFile);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function adminServer(): Promise<{ url: string; label: string; stop: () => Promise<void> }> {
+  const given = process.env.BENCH_DATABASE_URL;
+  if (given) return { url: given, label: 'BENCH_DATABASE_URL', stop: async () => undefined };
+  const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-bench-pg-'));
+  const server = await startEmbeddedPostgres({ dataDir });
+  return {
+    url: server.connectionString,
+    label: 'embedded',
+    stop: async () => {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function adminQuery<T extends pg.QueryResultRow>(adminUrl: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new database with the schema and the seed event, as `pnpm start` would leave it. */
+async function freshDatabase(adminUrl: string): Promise<string> {
+  const name = `ticketboss_bench_${randomBytes(4).toString('hex')}`;
+  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const db = createDatabase({ connectionString: url.toString() });
+  await migrate(db, await readMigrations());
+  await ensureEvent(db, DEFAULT_EVENT);
+  await db.destroy();
+  return url.toString();
+}
+
+interface Api {
+  readonly urls: string[];
+  /** Peak resident memory of each API process, in MB (VmHWM). */
+  peakRssMb(): Promise<number[]>;
+  /** Stops the processes; returns the commit statistics each logged on its way out. */
+  stop(): Promise<{ commits: number; changesCommitted: number; versionConflicts: number }[]>;
+}
+
+async function startApi(databaseUrl: string, processes: number, logDir: string): Promise<Api> {
+  const children: { child: ChildProcess; log: string }[] = [];
+  const urls: string[] = [];
+  for (let i = 0; i < processes; i++) {
+    const port = await freePort();
+    const log = join(logDir, `api-${port}.log`);
+    const out = createWriteStream(log);
+    await new Promise((resolve) => out.once('open', resolve));
+    const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', out, out],
+    });
+    children.push({ child, log });
+    urls.push(`http://127.0.0.1:${port}`);
+  }
+  for (const url of urls) {
+    for (let tries = 0; ; tries++) {
+      const up = await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) break;
+      if (tries > 300) throw new Error(`API at ${url} did not start`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    urls,
+    async peakRssMb() {
+      return Promise.all(
+        children.map(async ({ child }) => {
+          const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+          return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+        }),
+      );
+    },
+    async stop() {
+      await Promise.all(
+        children.map(
+          ({ child }) =>
+            new Promise<void>((resolve) => {
+              child.once('exit', () => resolve());
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+      return Promise.all(
+        children.map(async ({ log }) => {
+          const stopped = (await readFile(log, 'utf8'))
+            .split('\n')
+            .filter((line) => line.includes('"msg":"stopped"'))
+            .map(
+              (line) =>
+                JSON.parse(line) as {
+                  commits?: { commits: number; changesCommitted: number; versionConflicts: number };
+                },
+            )
+            .at(-1);
+          return (
+            stopped?.commits ?? { commits: Number.NaN, changesCommitted: Number.NaN, versionConflicts: Number.NaN }
+          );
+        }),
+      );
+    },
+  };
+}
+
+async function load<T>(plan: LoadPlan): Promise<T> {
+  const { stdout } = await run(
+    process.execPath,
+    ['--conditions=@ticketboss/source', '--import', 'tsx', loadPath, JSON.stringify(plan)],
+    {
+      cwd: root,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
+}
+
+interface Ceiling {
+  readonly clients: number;
+  readonly operationsPerSecond: number;
+  readonly latencyAverageMs: number;
+}
+
+/**
+ * PostgreSQL alone, no HTTP and no application: each pgbench client reserves one seat on one hot event with the
+ * API's reserve statement, then cancels it with the API's cancel transaction; every request is its own commit.
+ */
+async function pgbenchCeiling(databaseUrl: string, workDir: string): Promise<Ceiling | undefined> {
+  const hasPgbench = await run('pgbench', ['--version']).then(
+    () => true,
+    () => false,
+  );
+  if (!hasPgbench) return undefined;
+  const url = new URL(databaseUrl);
+  await adminQuery(
+    databaseUrl,
+    `INSERT INTO events (event_id, name, total_seats, available_seats) VALUES ('pgbench-ceiling', 'pgbench', 1000, 1000)`,
+  );
+  const script = join(workDir, 'ceiling.sql');
+  await writeFile(
+    script,
+    `WITH moved AS (UPDATE events SET available_seats = available_seats - 1, active_reservations = active_reservations + 1, version = version + 1, updated_at = now() WHERE event_id = 'pgbench-ceiling' AND available_seats >= 1 RETURNING event_id) INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status) SELECT gen_random_uuid(), event_id, 'pgbench', 1, 'confirmed' FROM moved RETURNING reservation_id \\gset
+BEGIN;
+SELECT reservation_id FROM reservations WHERE reservation_id = :reservation_id AND status = 'confirmed' FOR UPDATE;
+WITH moved AS (UPDATE events SET available_seats = available_seats + 1, active_reservations = active_reservations - 1, version = version + 1, updated_at = now() WHERE event_id = 'pgbench-ceiling' RETURNING event_id) UPDATE reservations SET status = 'cancelled', cancelled_at = now() FROM moved WHERE reservation_id = :reservation_id;
+COMMIT;
+`,
+  );
+  const { stdout } = await run(
+    'pgbench',
+    [
+      '-n',
+      '-M',
+      'extended',
+      '-c',
+      String(CLIENTS),
+      '-j',
+      '2',
+      '-T',
+      String(churnSeconds),
+      '-f',
+      script,
+      '-h',
+      url.hostname,
+      '-p',
+      url.port || '5432',
+      '-U',
+      decodeURIComponent(url.username),
+      url.pathname.slice(1),
+    ],
+    { env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) } },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+  const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
+  // One script run = one reservation + one cancellation = two operations, as in the HTTP churn.
+  return { clients: CLIENTS, operationsPerSecond: tps * 2, latencyAverageMs: latency / 2 };
+}
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+async function main(): Promise<void> {
+  const workDir = await mkdtemp(join(tmpdir(), 'ticketboss-bench-'));
+  const admin = await adminServer();
+  try {
+    const [row] = await adminQuery<{ server_version: string }>(admin.url, 'SHOW server_version');
+    const version = row?.server_version ?? 'unknown';
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+    process.stderr.write(`bench: PostgreSQL ${version} (${admin.label}), node ${process.version}, ${machine}\n`);
+
+    process.stderr.write('bench: 1/4 sell-out\n');
+    const sellOutDb = await freshDatabase(admin.url);
+    let api = await startApi(sellOutDb, 1, workDir);
+    const sellOut = await load<SellOutResult>({ scenario: 'sell-out', urls: api.urls, requests: 1000, inFlight: 200 });
+    const sellOutRss = await api.peakRssMb();
+    const sellOutCommits = await api.stop();
+
+    process.stderr.write(`bench: 2/4 churn, ${CLIENTS} clients, ${churnSeconds} s\n`);
+    const churnDb = await freshDatabase(admin.url);
+    api = await startApi(churnDb, 1, workDir);
+    const churn = await load<ChurnResult>({
+      scenario: 'churn',
+      urls: api.urls,
+      clients: CLIENTS,
+      durationMs: churnSeconds * 1000,
+    });
+    const churnRss = await api.peakRssMb();
+    const churnCommits = await api.stop();
+
+    process.stderr.write(`bench: 3/4 ceiling: pgbench, ${CLIENTS} clients, ${churnSeconds} s, same database\n`);
+    const ceiling = await pgbenchCeiling(churnDb, workDir);
+
+    process.stderr.write(`bench: 4/4 churn through two API processes\n`);
+    const twoDb = await freshDatabase(admin.url);
+    api = await startApi(twoDb, 2, workDir);
+    const churnTwo = await load<ChurnResult>({
+      scenario: 'churn',
+      urls: api.urls,
+      clients: CLIENTS,
+      durationMs: churnSeconds * 1000,
+    });
+    const churnTwoRss = await api.peakRssMb();
+    const churnTwoCommits = await api.stop();
+
+    const ratio = ceiling ? churn.operationsPerSecond / ceiling.operationsPerSecond : Number.NaN;
+    const ratioTwo = ceiling ? churnTwo.operationsPerSecond / ceiling.operationsPerSecond : Number.NaN;
+    const perCommit = (c: { commits: number; changesCommitted: number }[]) =>
+      c.reduce((s, x) => s + x.changesCommitted, 0) / c.reduce((s, x) => s + x.commits, 0);
+    const conflicts = (c: { versionConflicts: number }[]) => c.reduce((s, x) => s + x.versionConflicts, 0);
+    const results = {
+      date: new Date().toISOString(),
+      machine,
+      node: process.version,
+      postgres: `${version} (${admin.label})`,
+      command: 'pnpm bench',
+      sellOut: { ...sellOut, peakRssMb: sellOutRss, commits: sellOutCommits },
+      churn: { ...churn, peakRssMb: churnRss, commits: churnCommits },
+      ceiling: ceiling ?? null,
+      churnTwoProcesses: { ...churnTwo, peakRssMb: churnTwoRss, commits: churnTwoCommits },
+      ratios: { churnToCeiling: ratio, churnTwoProcessesToCeiling: ratioTwo },
+    };
+
+    const rows = [
+      ['scenario', 'throughput', 'answers', 'errors / 5xx', 'p50 ms', 'p99 ms', 'changes per commit', 'peak RSS MB'],
+      [
+        '1. sell-out: 500 seats, 1,000 requests of 1-10, 200 in flight',
+        `sold out in ${fmt(sellOut.timeToSellOutMs)} ms`,
+        `${sellOut.confirmed} × 201 (${sellOut.seatsSold} seats), ${sellOut.denied} × 409, false denials ${sellOut.falseDenials}, oversold ${sellOut.oversold}`,
+        `${sellOut.otherAnswers} / ${sellOut.serverErrors}`,
+        fmt(sellOut.latency.p50, 1),
+        fmt(sellOut.latency.p99, 1),
+        fmt(perCommit(sellOutCommits), 1),
+        sellOutRss.map((m) => fmt(m)).join(', '),
+      ],
+      [
+        `2. churn: reserve 1 + cancel, ${CLIENTS} clients, ${churnSeconds} s, 1 process`,
+        `${fmt(churn.operationsPerSecond)} ops/s`,
+        `${churn.reserved} × 201, ${churn.cancelled} × 204`,
+        `${churn.errors} (503: ${churn.contended})`,
+        fmt(churn.latency.p50, 1),
+        fmt(churn.latency.p99, 1),
+        fmt(perCommit(churnCommits), 1),
+        churnRss.map((m) => fmt(m)).join(', '),
+      ],
+      [
+        `3. ceiling: the same statements by pgbench, ${CLIENTS} clients, one request per commit`,
+        ceiling ? `${fmt(ceiling.operationsPerSecond)} ops/s` : 'pgbench not found',
+        '',
+        '',
+        ceiling ? `${fmt(ceiling.latencyAverageMs, 1)} (mean)` : '',
+        '',
+        '1',
+        '',
+      ],
+      [
+        `4. churn as in 2, through 2 API processes`,
+        `${fmt(churnTwo.operationsPerSecond)} ops/s`,
+        `${churnTwo.reserved} × 201, ${churnTwo.cancelled} × 204`,
+        `${churnTwo.errors} (503: ${churnTwo.contended})`,
+        fmt(churnTwo.latency.p50, 1),
+        fmt(churnTwo.latency.p99, 1),
+        `${fmt(perCommit(churnTwoCommits), 1)}; ${conflicts(churnTwoCommits)} version conflicts`,
+        churnTwoRss.map((m) => fmt(m)).join(', '),
+      ],
+    ];
+    const table = [
+      `TicketBoss bench: ${results.date}; node ${process.version}; PostgreSQL ${results.postgres}; ${machine}`,
+      '',
+      `| ${rows[0]!.join(' | ')} |`,
+      `| ${rows[0]!.map(() => '---').join(' | ')} |`,
+      ...rows.slice(1).map((row) => `| ${row.join(' | ')} |`),
+      '',
+      `churn ÷ ceiling: ${fmt(ratio, 2)} (1 process), ${fmt(ratioTwo, 2)} (2 processes); target >= 3`,
+    ].join('\n');
+    process.stdout.write(`${table}\n`);
+    await mkdir(join(root, 'bench/results'), { recursive: true });
+    await writeFile(join(root, 'bench/results/latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`\nwritten: bench/results/latest.json\n`);
+  } finally {
+    await admin.stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+await main();
