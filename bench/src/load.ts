@@ -7,7 +7,14 @@ import { Pool } from 'undici';
 import { summarise, type LatencySummary } from './stats.js';
 
 export type LoadPlan =
-  | { readonly scenario: 'sell-out'; readonly urls: string[]; readonly requests: number; readonly inFlight: number }
+  | {
+      readonly scenario: 'sell-out';
+      readonly urls: string[];
+      readonly requests: number;
+      readonly inFlight: number;
+      /** Reserve-and-cancel traffic first (every seat is back afterwards), so a cold JIT is not what is measured. */
+      readonly warmUpMs: number;
+    }
   | { readonly scenario: 'churn'; readonly urls: string[]; readonly clients: number; readonly durationMs: number };
 
 export interface SellOutResult {
@@ -63,6 +70,15 @@ async function reserve(url: string, seats: number, partnerId: string) {
 }
 
 async function runSellOut(plan: Extract<LoadPlan, { scenario: 'sell-out' }>): Promise<SellOutResult> {
+  if (plan.warmUpMs > 0) {
+    const warmUp = await runChurn({
+      scenario: 'churn',
+      urls: plan.urls,
+      clients: plan.inFlight,
+      durationMs: plan.warmUpMs,
+    });
+    if (warmUp.errors > 0) throw new Error(`warm-up had ${warmUp.errors} errors`);
+  }
   const counts = seatCounts(plan.requests, 20_251_125);
   const started = performance.now();
   const results: ReserveResult[] = await inParallel(

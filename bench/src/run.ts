@@ -245,9 +245,27 @@ async function main(): Promise<void> {
     process.stderr.write('bench: 1/4 sell-out\n');
     const sellOutDb = await freshDatabase(admin.url);
     let api = await startApi(sellOutDb, 1, workDir);
-    const sellOut = await load<SellOutResult>({ scenario: 'sell-out', urls: api.urls, requests: 1000, inFlight: 200 });
+    const sellOut = await load<SellOutResult>({
+      scenario: 'sell-out',
+      urls: api.urls,
+      requests: 1000,
+      inFlight: 200,
+      warmUpMs: 2000,
+    });
     const sellOutRss = await api.peakRssMb();
     const sellOutCommits = await api.stop();
+
+    process.stderr.write('bench: 1b/4 sell-out on a cold process\n');
+    const coldDb = await freshDatabase(admin.url);
+    api = await startApi(coldDb, 1, workDir);
+    const coldSellOut = await load<SellOutResult>({
+      scenario: 'sell-out',
+      urls: api.urls,
+      requests: 1000,
+      inFlight: 200,
+      warmUpMs: 0,
+    });
+    await api.stop();
 
     process.stderr.write(`bench: 2/4 churn, ${CLIENTS} clients, ${churnSeconds} s\n`);
     const churnDb = await freshDatabase(admin.url);
@@ -288,6 +306,7 @@ async function main(): Promise<void> {
       postgres: `${version} (${admin.label})`,
       command: 'pnpm bench',
       sellOut: { ...sellOut, peakRssMb: sellOutRss, commits: sellOutCommits },
+      sellOutCold: coldSellOut,
       churn: { ...churn, peakRssMb: churnRss, commits: churnCommits },
       ceiling: ceiling ?? null,
       churnTwoProcesses: { ...churnTwo, peakRssMb: churnTwoRss, commits: churnTwoCommits },
@@ -297,7 +316,7 @@ async function main(): Promise<void> {
     const rows = [
       ['scenario', 'throughput', 'answers', 'errors / 5xx', 'p50 ms', 'p99 ms', 'changes per commit', 'peak RSS MB'],
       [
-        '1. sell-out: 500 seats, 1,000 requests of 1-10, 200 in flight',
+        '1. sell-out: 500 seats, 1,000 requests of 1-10, 200 in flight (after 2 s of warm-up churn)',
         `sold out in ${fmt(sellOut.timeToSellOutMs)} ms`,
         `${sellOut.confirmed} × 201 (${sellOut.seatsSold} seats), ${sellOut.denied} × 409, false denials ${sellOut.falseDenials}, oversold ${sellOut.oversold}`,
         `${sellOut.otherAnswers} / ${sellOut.serverErrors}`,
@@ -305,6 +324,16 @@ async function main(): Promise<void> {
         fmt(sellOut.latency.p99, 1),
         fmt(perCommit(sellOutCommits), 1),
         sellOutRss.map((m) => fmt(m)).join(', '),
+      ],
+      [
+        '1b. the same sell-out on a cold process (its first requests after start)',
+        `sold out in ${fmt(coldSellOut.timeToSellOutMs)} ms`,
+        `${coldSellOut.confirmed} × 201 (${coldSellOut.seatsSold} seats), ${coldSellOut.denied} × 409, false denials ${coldSellOut.falseDenials}, oversold ${coldSellOut.oversold}`,
+        `${coldSellOut.otherAnswers} / ${coldSellOut.serverErrors}`,
+        fmt(coldSellOut.latency.p50, 1),
+        fmt(coldSellOut.latency.p99, 1),
+        '',
+        '',
       ],
       [
         `2. churn: reserve 1 + cancel, ${CLIENTS} clients, ${churnSeconds} s, 1 process`,

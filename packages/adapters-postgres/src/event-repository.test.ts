@@ -57,13 +57,16 @@ describe('commitChanges with new reservations', () => {
   it('at a stale version, it changes nothing and reports a conflict', async () => {
     await commit(0, [reservation(1)]);
     const late = reservation(2);
-    expect(await commit(0, [late])).toEqual({ kind: 'version_conflict' });
+    expect(await commit(0, [late])).toEqual({
+      kind: 'version_conflict',
+      current: expect.objectContaining({ availableSeats: 9, version: 1 }),
+    });
     expect(await repository.findReservation(late.reservationId)).toBeUndefined();
     expect(await event()).toMatchObject({ availableSeats: 9, version: 1 });
   });
 
   it('never takes more seats than are available, even at the right version', async () => {
-    expect(await commit(0, [reservation(6), reservation(5)])).toEqual({ kind: 'version_conflict' });
+    expect(await commit(0, [reservation(6), reservation(5)])).toMatchObject({ kind: 'version_conflict' });
     expect(await event()).toMatchObject({ availableSeats: 10, version: 0 });
   });
 
@@ -121,7 +124,7 @@ describe('commitChanges with cancellations', () => {
   it('at a stale version, it rolls back: the reservation stays active', async () => {
     const r = await reserved(4);
     await reserved(1);
-    expect(await commit(1, [], [r])).toEqual({ kind: 'version_conflict' });
+    expect(await commit(1, [], [r])).toMatchObject({ kind: 'version_conflict', current: { version: 2 } });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'confirmed' });
     expect(await event()).toMatchObject({ availableSeats: 5, version: 2 });
   });

@@ -76,11 +76,12 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
 
     async commitChanges(expected, changes): Promise<CommitResult> {
       try {
-        const { event, activeIds } = await applyChanges(db, expected, changes);
+        const { event, activeIds, current } = await applyChanges(db, expected, changes);
         if (event) return { kind: 'committed', event: toEvent(event) };
         const active = new Set(activeIds);
         const gone = changes.cancellations.map((r) => r.reservationId).filter((id) => !active.has(id));
-        return gone.length > 0 ? { kind: 'not_active', reservationIds: gone } : { kind: 'version_conflict' };
+        if (gone.length > 0) return { kind: 'not_active', reservationIds: gone };
+        return current ? { kind: 'version_conflict', current: toEvent(current) } : { kind: 'version_conflict' };
       } catch (error) {
         if (isRetryable(error)) return { kind: 'version_conflict' };
         throw error;
@@ -105,6 +106,8 @@ interface AppliedRow {
   event: EventRow | null;
   /** Of the reservations to cancel, those that were still active (and are now locked by this statement). */
   activeIds: string[] | null;
+  /** The event row as this statement's snapshot saw it (possibly older than the change that beat us). */
+  current: EventRow | null;
 }
 
 /**
@@ -160,7 +163,10 @@ async function applyChanges(
        WHERE reservations.reservation_id IN (SELECT reservation_id FROM locked)
     )
     SELECT (SELECT row_to_json(moved) FROM moved) AS event,
-           (SELECT array_agg(reservation_id) FROM locked) AS "activeIds"
+           (SELECT array_agg(reservation_id) FROM locked) AS "activeIds",
+           (SELECT row_to_json(e)
+              FROM (SELECT event_id, name, total_seats, available_seats, active_reservations, version
+                      FROM events WHERE event_id = ${expected.eventId}) AS e) AS current
   `.execute(db);
   const row = rows[0];
   if (!row) throw new Error('commit statement returned no row');

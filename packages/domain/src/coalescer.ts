@@ -133,7 +133,10 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
         });
         if (result.kind === 'version_conflict') {
           versionConflicts += 1;
-          state = queue.lastKnown = undefined;
+          // Re-plan on what the failed commit saw, if it saw something newer; it is not a fresh read.
+          const seen = result.current && result.current.version !== state.version ? result.current : undefined;
+          state = queue.lastKnown = seen;
+          fresh = false;
           continue;
         }
         if (result.kind === 'not_active') {

@@ -15,8 +15,12 @@ export interface SeatChanges {
 
 export type CommitResult =
   | { readonly kind: 'committed'; readonly event: Event }
-  /** The event changed since it was read (or the seats no longer fit): nothing was applied; re-read and re-plan. */
-  | { readonly kind: 'version_conflict' }
+  /**
+   * The event changed since it was read (or the seats no longer fit): nothing was applied; re-plan. `current`
+   * is the event as the failed commit saw it, when known: a starting point for the next plan (itself guarded by
+   * the version), never grounds to refuse anyone.
+   */
+  | { readonly kind: 'version_conflict'; readonly current?: Event }
   /** Some reservations to cancel were no longer active (cancelled meanwhile): nothing was applied. */
   | { readonly kind: 'not_active'; readonly reservationIds: readonly string[] };
 

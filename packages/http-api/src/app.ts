@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ReservationService } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
+import { OneLinePerRequest } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { seedReservationRoutes } from './routes/reservations.js';
 
@@ -22,6 +23,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    logController: new OneLinePerRequest(),
     bodyLimit: BODY_LIMIT_BYTES,
     // Any id that fits in a request line reaches its route (and is answered "not found" there), not the 404 of
     // unknown routes; Node caps the request line at 16 KiB anyway.
