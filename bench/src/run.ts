@@ -4,7 +4,8 @@
  * table and writes the same numbers to bench/results/latest.json.
  *
  * BENCH_DATABASE_URL (a superuser URL) picks the server; without it an embedded PostgreSQL is started.
- * BENCH_CHURN_SECONDS (default 10) sets how long each churn and ceiling run lasts.
+ * BENCH_CHURN_SECONDS (default 5) sets how long each churn and ceiling run lasts, BENCH_ROUNDS (default 3) how
+ * many rounds of them are run.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,7 +30,8 @@ import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const mainPath = join(root, 'packages/http-api/src/main.ts');
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
-const churnSeconds = Number(process.env.BENCH_CHURN_SECONDS ?? 10);
+const churnSeconds = Number(process.env.BENCH_CHURN_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = 32;
 const run = promisify(execFile);
 
@@ -189,7 +191,8 @@ async function pgbenchCeiling(databaseUrl: string, workDir: string): Promise<Cei
   const url = new URL(databaseUrl);
   await adminQuery(
     databaseUrl,
-    `INSERT INTO events (event_id, name, total_seats, available_seats) VALUES ('pgbench-ceiling', 'pgbench', 1000, 1000)`,
+    `INSERT INTO events (event_id, name, total_seats, available_seats) VALUES ('pgbench-ceiling', 'pgbench', 1000, 1000)
+     ON CONFLICT (event_id) DO NOTHING`,
   );
   const script = join(workDir, 'ceiling.sql');
   await writeFile(
@@ -231,6 +234,12 @@ COMMIT;
   return { clients: CLIENTS, operationsPerSecond: tps * 2, latencyAverageMs: latency / 2 };
 }
 
+/** The element with the median key (the lower middle one for an even count). */
+function median<T>(items: readonly T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 async function main(): Promise<void> {
@@ -242,7 +251,7 @@ async function main(): Promise<void> {
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
     process.stderr.write(`bench: PostgreSQL ${version} (${admin.label}), node ${process.version}, ${machine}\n`);
 
-    process.stderr.write('bench: 1/4 sell-out\n');
+    process.stderr.write('bench: sell-out (warm)\n');
     const sellOutDb = await freshDatabase(admin.url);
     let api = await startApi(sellOutDb, 1, workDir);
     const sellOut = await load<SellOutResult>({
@@ -255,7 +264,7 @@ async function main(): Promise<void> {
     const sellOutRss = await api.peakRssMb();
     const sellOutCommits = await api.stop();
 
-    process.stderr.write('bench: 1b/4 sell-out on a cold process\n');
+    process.stderr.write('bench: sell-out (cold process)\n');
     const coldDb = await freshDatabase(admin.url);
     api = await startApi(coldDb, 1, workDir);
     const coldSellOut = await load<SellOutResult>({
@@ -267,35 +276,46 @@ async function main(): Promise<void> {
     });
     await api.stop();
 
-    process.stderr.write(`bench: 2/4 churn, ${CLIENTS} clients, ${churnSeconds} s\n`);
+    // Churn, ceiling and two-process churn take turns, round after round, so that a passing disturbance of this
+    // shared machine hits all three alike; each is reported as its median round, the ratios per round.
     const churnDb = await freshDatabase(admin.url);
-    api = await startApi(churnDb, 1, workDir);
-    const churn = await load<ChurnResult>({
-      scenario: 'churn',
-      urls: api.urls,
-      clients: CLIENTS,
-      durationMs: churnSeconds * 1000,
-    });
-    const churnRss = await api.peakRssMb();
-    const churnCommits = await api.stop();
-
-    process.stderr.write(`bench: 3/4 ceiling: pgbench, ${CLIENTS} clients, ${churnSeconds} s, same database\n`);
-    const ceiling = await pgbenchCeiling(churnDb, workDir);
-
-    process.stderr.write(`bench: 4/4 churn through two API processes\n`);
     const twoDb = await freshDatabase(admin.url);
-    api = await startApi(twoDb, 2, workDir);
-    const churnTwo = await load<ChurnResult>({
+    const one = await startApi(churnDb, 1, workDir);
+    const two = await startApi(twoDb, 2, workDir);
+    const churns: ChurnResult[] = [];
+    const ceilings: (Ceiling | undefined)[] = [];
+    const churnsTwo: ChurnResult[] = [];
+    const churnPlan = (urls: string[]): LoadPlan => ({
       scenario: 'churn',
-      urls: api.urls,
+      urls,
       clients: CLIENTS,
       durationMs: churnSeconds * 1000,
     });
-    const churnTwoRss = await api.peakRssMb();
-    const churnTwoCommits = await api.stop();
+    for (let round = 1; round <= rounds; round++) {
+      process.stderr.write(
+        `bench: round ${round}/${rounds}: churn (1 process), ceiling (pgbench), churn (2 processes), ${churnSeconds} s each\n`,
+      );
+      churns.push(await load<ChurnResult>(churnPlan(one.urls)));
+      ceilings.push(await pgbenchCeiling(churnDb, workDir));
+      churnsTwo.push(await load<ChurnResult>(churnPlan(two.urls)));
+    }
+    const churnRss = await one.peakRssMb();
+    const churnCommits = await one.stop();
+    const churnTwoRss = await two.peakRssMb();
+    const churnTwoCommits = await two.stop();
 
-    const ratio = ceiling ? churn.operationsPerSecond / ceiling.operationsPerSecond : Number.NaN;
-    const ratioTwo = ceiling ? churnTwo.operationsPerSecond / ceiling.operationsPerSecond : Number.NaN;
+    const churn = median(churns, (c) => c.operationsPerSecond);
+    const churnTwo = median(churnsTwo, (c) => c.operationsPerSecond);
+    const measured = ceilings.filter((c): c is Ceiling => c !== undefined);
+    const ceiling = measured.length > 0 ? median(measured, (c) => c.operationsPerSecond) : undefined;
+    const ratios =
+      measured.length === rounds ? churns.map((c, i) => c.operationsPerSecond / measured[i]!.operationsPerSecond) : [];
+    const ratiosTwo =
+      measured.length === rounds
+        ? churnsTwo.map((c, i) => c.operationsPerSecond / measured[i]!.operationsPerSecond)
+        : [];
+    const ratio = ratios.length > 0 ? median(ratios, (r) => r) : Number.NaN;
+    const ratioTwo = ratiosTwo.length > 0 ? median(ratiosTwo, (r) => r) : Number.NaN;
     const perCommit = (c: { commits: number; changesCommitted: number }[]) =>
       c.reduce((s, x) => s + x.changesCommitted, 0) / c.reduce((s, x) => s + x.commits, 0);
     const conflicts = (c: { versionConflicts: number }[]) => c.reduce((s, x) => s + x.versionConflicts, 0);
@@ -307,10 +327,16 @@ async function main(): Promise<void> {
       command: 'pnpm bench',
       sellOut: { ...sellOut, peakRssMb: sellOutRss, commits: sellOutCommits },
       sellOutCold: coldSellOut,
-      churn: { ...churn, peakRssMb: churnRss, commits: churnCommits },
+      churn: { ...churn, peakRssMb: churnRss, commits: churnCommits, rounds: churns },
       ceiling: ceiling ?? null,
-      churnTwoProcesses: { ...churnTwo, peakRssMb: churnTwoRss, commits: churnTwoCommits },
-      ratios: { churnToCeiling: ratio, churnTwoProcessesToCeiling: ratioTwo },
+      churnTwoProcesses: { ...churnTwo, peakRssMb: churnTwoRss, commits: churnTwoCommits, rounds: churnsTwo },
+      ceilingRounds: ceilings,
+      ratios: {
+        churnToCeiling: ratio,
+        churnTwoProcessesToCeiling: ratioTwo,
+        perRound: ratios,
+        perRoundTwoProcesses: ratiosTwo,
+      },
     };
 
     const rows = [
@@ -336,7 +362,7 @@ async function main(): Promise<void> {
         '',
       ],
       [
-        `2. churn: reserve 1 + cancel, ${CLIENTS} clients, ${churnSeconds} s, 1 process`,
+        `2. churn: reserve 1 + cancel, ${CLIENTS} clients, ${churnSeconds} s, 1 process (median of ${rounds})`,
         `${fmt(churn.operationsPerSecond)} ops/s`,
         `${churn.reserved} × 201, ${churn.cancelled} × 204`,
         `${churn.errors} (503: ${churn.contended})`,
@@ -346,7 +372,7 @@ async function main(): Promise<void> {
         churnRss.map((m) => fmt(m)).join(', '),
       ],
       [
-        `3. ceiling: the same statements by pgbench, ${CLIENTS} clients, one request per commit`,
+        `3. ceiling: the same statements by pgbench, ${CLIENTS} clients, one request per commit (median of ${rounds})`,
         ceiling ? `${fmt(ceiling.operationsPerSecond)} ops/s` : 'pgbench not found',
         '',
         '',
@@ -356,7 +382,7 @@ async function main(): Promise<void> {
         '',
       ],
       [
-        `4. churn as in 2, through 2 API processes`,
+        `4. churn as in 2, through 2 API processes (median of ${rounds})`,
         `${fmt(churnTwo.operationsPerSecond)} ops/s`,
         `${churnTwo.reserved} × 201, ${churnTwo.cancelled} × 204`,
         `${churnTwo.errors} (503: ${churnTwo.contended})`,
@@ -373,7 +399,8 @@ async function main(): Promise<void> {
       `| ${rows[0]!.map(() => '---').join(' | ')} |`,
       ...rows.slice(1).map((row) => `| ${row.join(' | ')} |`),
       '',
-      `churn ÷ ceiling: ${fmt(ratio, 2)} (1 process), ${fmt(ratioTwo, 2)} (2 processes); target >= 3`,
+      `churn ÷ ceiling, median of ${rounds} rounds: ${fmt(ratio, 2)} (1 process; rounds ${ratios.map((r) => fmt(r, 2)).join(', ')}), ` +
+        `${fmt(ratioTwo, 2)} (2 processes; rounds ${ratiosTwo.map((r) => fmt(r, 2)).join(', ')}); target >= 3`,
     ].join('\n');
     process.stdout.write(`${table}\n`);
     await mkdir(join(root, 'bench/results'), { recursive: true });
