@@ -62,8 +62,8 @@ describe('when the database fails inside a reservation', () => {
 
 describe('when someone else holds the event row longer than a request may wait', () => {
   it('answers 503 CONTENDED with Retry-After in bounded time, and applies nothing', async () => {
-    const database = await createTestDatabase({ lockTimeoutMs: 250 });
-    const busy = await createAppWithDatabase({ database, maxWaitMs: 500 });
+    const database = await createTestDatabase();
+    const busy = await createAppWithDatabase({ database, maxWaitMs: 500, lockTimeoutMs: 250 });
     try {
       const blocker = await database.db.startTransaction().execute();
       await sql`SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE`.execute(blocker);

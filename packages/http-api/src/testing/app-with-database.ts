@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createPostgresEventRepository, ensureEvent, findInvariantBreaches } from '@ticketboss/adapters-postgres';
+import {
+  createDatabase,
+  createPostgresEventRepository,
+  ensureEvent,
+  findInvariantBreaches,
+} from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { createReservationService, DEFAULT_EVENT } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -18,13 +23,17 @@ export interface AppWithDatabase {
  * second instance (its own pool and queues, like another process) on the same database.
  */
 export async function createAppWithDatabase(
-  options: { maxWaitMs?: number; logger?: FastifyBaseLogger; database?: TestDatabase } = {},
+  options: { maxWaitMs?: number; logger?: FastifyBaseLogger; database?: TestDatabase; lockTimeoutMs?: number } = {},
 ): Promise<AppWithDatabase> {
   const ownsDatabase = !options.database;
-  const database = options.database ?? (await createTestDatabase());
-  await ensureEvent(database.db, DEFAULT_EVENT);
+  const database = options.database ?? (await createTestDatabase({ lockTimeoutMs: options.lockTimeoutMs }));
+  // A second instance on a given database gets a pool of its own, as another process would.
+  const pool = ownsDatabase
+    ? database.db
+    : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
+  await ensureEvent(pool, DEFAULT_EVENT);
   const reservations = createReservationService({
-    repository: createPostgresEventRepository(database.db),
+    repository: createPostgresEventRepository(pool),
     clock: { now: () => new Date() },
     ids: { reservationId: randomUUID },
     maxWaitMs: options.maxWaitMs ?? 2000,
@@ -37,6 +46,7 @@ export async function createAppWithDatabase(
     async close() {
       await app.close();
       if (ownsDatabase) await database.drop();
+      else await pool.destroy();
     },
   };
 }

@@ -20,8 +20,9 @@ export async function inParallel<T>(limit: number, tasks: readonly (() => Promis
 export function seatCounts(n: number, seed: number): number[] {
   let state = seed;
   return Array.from({ length: n }, () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return (state % 10) + 1;
+    // 32-bit LCG in integer arithmetic (a float product would lose the low bits); its high bits are the random ones.
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    return ((state >>> 16) % 10) + 1;
   });
 }
 
