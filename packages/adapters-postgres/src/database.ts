@@ -44,6 +44,13 @@ export interface DatabaseOptions {
    * commit can hang behind someone else's lock; the commit is then retried or answered "contended".
    */
   readonly lockTimeoutMs?: number;
+  /** PostgreSQL's statement_timeout: the server cancels a statement that runs longer (nothing is applied). */
+  readonly statementTimeoutMs?: number;
+  /**
+   * How long the client waits for any answer before giving the connection up (a dead network path); keep it
+   * above the statement timeout, so that the server's own cancellation normally comes first.
+   */
+  readonly queryTimeoutMs?: number;
   /** Called with errors of idle pooled connections (for example the server restarting) so they can be logged. */
   readonly onIdleClientError?: (error: Error) => void;
 }
@@ -56,7 +63,14 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 10_000,
-    ...(options.lockTimeoutMs ? { options: `-c lock_timeout=${Math.round(options.lockTimeoutMs)}` } : {}),
+    keepAlive: true,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    options: [
+      options.lockTimeoutMs ? `-c lock_timeout=${Math.round(options.lockTimeoutMs)}` : '',
+      options.statementTimeoutMs ? `-c statement_timeout=${Math.round(options.statementTimeoutMs)}` : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
   });
   // Without a listener, an idle client's error (server restart, network cut) would crash the process.
   pool.on('error', options.onIdleClientError ?? (() => undefined));

@@ -130,6 +130,50 @@ describe('commitChanges with cancellations', () => {
   });
 });
 
+describe('commitChanges when the answer is lost', () => {
+  /** A handle whose next statement fails without a server answer: before it is sent, or after it ran. */
+  function losing(when: 'before' | 'after') {
+    let armed = true;
+    const lost = () => {
+      armed = false;
+      return new Error('Connection terminated unexpectedly');
+    };
+    return createPostgresEventRepository(
+      database.db.withPlugin({
+        transformQuery: (args) => {
+          if (armed && when === 'before') throw lost();
+          return args.node;
+        },
+        transformResult: async (args) => {
+          if (armed && when === 'after') throw lost();
+          return args.result;
+        },
+      }),
+    );
+  }
+
+  it('after the commit ran, finds the reservations and reports it committed', async () => {
+    const r = reservation(2);
+    expect(
+      await losing('after').commitChanges({ eventId, version: 0 }, { reservations: [r], cancellations: [] }),
+    ).toMatchObject({
+      kind: 'committed',
+      event: { availableSeats: 8, version: 1 },
+    });
+    expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'confirmed' });
+  });
+
+  it('when it never ran, reports a conflict so that it is planned again, with nothing applied', async () => {
+    const r = reservation(2);
+    expect(
+      await losing('before').commitChanges({ eventId, version: 0 }, { reservations: [r], cancellations: [] }),
+    ).toEqual({
+      kind: 'version_conflict',
+    });
+    expect(await event()).toMatchObject({ availableSeats: 10, version: 0 });
+  });
+});
+
 describe('ensureEvent', () => {
   it('creates a missing event once and never resets an existing one', async () => {
     await commit(0, [reservation(2)]);

@@ -1,12 +1,13 @@
-import type {
-  CommitResult,
-  Event,
-  EventDefinition,
-  EventRepository,
-  EventSummary,
-  ExpectedVersion,
-  Reservation,
-  SeatChanges,
+import {
+  TransientFailure,
+  type CommitResult,
+  type Event,
+  type EventDefinition,
+  type EventRepository,
+  type EventSummary,
+  type ExpectedVersion,
+  type Reservation,
+  type SeatChanges,
 } from '@ticketboss/domain';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable, ReservationsTable } from './database.js';
@@ -51,7 +52,9 @@ const eventColumns = ['event_id', 'name', 'total_seats', 'available_seats', 'act
 /** The `EventRepository` port on PostgreSQL: every seat change is one version-guarded UPDATE of the event row. */
 export function createPostgresEventRepository(db: Kysely<Database>): EventRepository {
   async function findEventRow(eventId: string): Promise<EventRow | undefined> {
-    return db.selectFrom('events').select(eventColumns).where('event_id', '=', eventId).executeTakeFirst();
+    return transient(() =>
+      db.selectFrom('events').select(eventColumns).where('event_id', '=', eventId).executeTakeFirst(),
+    );
   }
 
   return {
@@ -66,11 +69,9 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
     },
 
     async findReservation(reservationId) {
-      const row = await db
-        .selectFrom('reservations')
-        .selectAll()
-        .where('reservation_id', '=', reservationId)
-        .executeTakeFirst();
+      const row = await transient(() =>
+        db.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).executeTakeFirst(),
+      );
       return row && toReservation(row);
     },
 
@@ -84,19 +85,67 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
         return current ? { kind: 'version_conflict', current: toEvent(current) } : { kind: 'version_conflict' };
       } catch (error) {
         if (isRetryable(error)) return { kind: 'version_conflict' };
-        throw error;
+        if (sqlState(error) !== undefined) throw error;
+        // No answer from the server (connection lost, client timeout): the commit may or may not have happened.
+        return findOutWhatHappened(db, changes, error);
       }
     },
   };
+
+  /**
+   * After a commit whose answer was lost: the statement is atomic, so if any of its new reservations exists it
+   * committed whole, and if none does (or, for cancellations alone, any is still active) nothing was applied and
+   * it may be planned again. If the database cannot say, the original error stands (the outcome is unknown).
+   */
+  async function findOutWhatHappened(
+    db: Kysely<Database>,
+    { reservations, cancellations }: SeatChanges,
+    original: unknown,
+  ): Promise<CommitResult> {
+    try {
+      const ids = [...reservations, ...cancellations].map((r) => r.reservationId);
+      const rows = await db
+        .selectFrom('reservations')
+        .select(['reservation_id', 'status'])
+        .where('reservation_id', 'in', ids)
+        .execute();
+      const applied =
+        reservations.length > 0
+          ? rows.some((row) => reservations.some((r) => r.reservationId === row.reservation_id))
+          : rows.length === cancellations.length && rows.every((row) => row.status === 'cancelled');
+      if (!applied) return { kind: 'version_conflict' };
+      const event = await findEventRow(reservations[0]?.eventId ?? cancellations[0]!.eventId);
+      if (!event) throw original;
+      return { kind: 'committed', event: toEvent(event) };
+    } catch {
+      throw original;
+    }
+  }
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /**
- * Failures after which nothing was applied and the same commit may simply be planned again: a lock wait that
- * ran out (lock_timeout) or, though our lock order should rule it out, a deadlock.
+ * Failures after which nothing was applied and the same statement may simply be tried again: a lock wait that
+ * ran out (lock_timeout), a statement cancelled by statement_timeout, or (our lock order should rule it out) a
+ * deadlock.
  */
 function isRetryable(error: unknown): boolean {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return code === '55P03' || code === '40P01';
+  const state = sqlState(error);
+  return state === '55P03' || state === '57014' || state === '40P01';
+}
+
+/** Runs a read, turning a retryable failure into the domain's TransientFailure. */
+async function transient<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isRetryable(error)) throw new TransientFailure((error as Error).message, { cause: error });
+    throw error;
+  }
 }
 
 const sumOfSeats = (reservations: readonly Reservation[]) => reservations.reduce((total, r) => total + r.seats, 0);

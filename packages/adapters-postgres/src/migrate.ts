@@ -91,8 +91,9 @@ export async function findPendingMigrations(
  */
 export async function migrate(db: Kysely<Database>, { ledgerSql, files }: MigrationSet): Promise<string[]> {
   return db.connection().execute(async (conn) => {
-    // Waiting for another process's migrations may take as long as they do: no lock timeout here.
+    // Waiting for another process's migrations, or running ours, may take as long as it takes: no timeouts here.
     await sql`SET lock_timeout = 0`.execute(conn);
+    await sql`SET statement_timeout = 0`.execute(conn);
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`.execute(conn);
     try {
       await sql.raw(ledgerSql).execute(conn);
@@ -107,6 +108,7 @@ export async function migrate(db: Kysely<Database>, { ledgerSql, files }: Migrat
     } finally {
       await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_ID})`.execute(conn);
       await sql`RESET lock_timeout`.execute(conn);
+      await sql`RESET statement_timeout`.execute(conn);
     }
   });
 }

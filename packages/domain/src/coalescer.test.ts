@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCoalescer } from './coalescer.js';
+import { TransientFailure } from './ports.js';
 import type { Reservation } from './reservation.js';
 import type { Clock } from './ports.js';
 import { createInMemoryEventRepository } from './testing/index.js';
@@ -131,5 +132,45 @@ describe('coalescer', () => {
     const after = coalescer.reserve(reservation(1), FAR);
     await expect(failing).rejects.toThrow('connection lost');
     expect((await after).kind).toBe('reserved');
+  });
+});
+
+describe('coalescer, when the database misbehaves', () => {
+  const realTimers = {
+    after(ms: number, callback: () => void) {
+      const timer = setTimeout(callback, ms);
+      return () => clearTimeout(timer);
+    },
+  };
+
+  it('answers contended at its deadline a request queued behind a commit that hangs', async () => {
+    const repository = createInMemoryEventRepository([{ eventId: 'gig', name: 'Gig', totalSeats: 20 }]);
+    let release: () => void = () => undefined;
+    const original = repository.commitChanges.bind(repository);
+    repository.commitChanges = async (expected, changes) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      return original(expected, changes);
+    };
+    const coalescer = createCoalescer({ repository, clock: { now: () => new Date() }, timers: realTimers });
+    const stuck = coalescer.reserve(reservation(1), Date.now() + 50);
+    const queued = coalescer.reserve(reservation(1), Date.now() + 50);
+    const started = Date.now();
+    expect(await queued).toEqual({ kind: 'contended' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    // The commit in flight is answered with what it did, however late.
+    release();
+    expect((await stuck).kind).toBe('reserved');
+  });
+
+  it('retries a read that failed transiently', async () => {
+    const repository = createInMemoryEventRepository([{ eventId: 'gig', name: 'Gig', totalSeats: 20 }]);
+    const original = repository.findEvent.bind(repository);
+    let failures = 2;
+    repository.findEvent = async (eventId) => {
+      if (failures-- > 0) throw new TransientFailure('lock timeout');
+      return original(eventId);
+    };
+    const coalescer = createCoalescer({ repository, clock: { now: () => new Date() } });
+    expect((await coalescer.reserve(reservation(3), FAR)).kind).toBe('reserved');
   });
 });

@@ -1,6 +1,6 @@
 import type { Event } from './event.js';
 import { planBatch, type ChangeDecision, type PlannedChange } from './plan-batch.js';
-import type { Clock, EventRepository } from './ports.js';
+import { TransientFailure, type Clock, type EventRepository, type Timers } from './ports.js';
 import type { Reservation } from './reservation.js';
 
 export type ReserveDecision =
@@ -58,9 +58,11 @@ export interface Coalescer {
  * and re-plans, so a refusal is only ever decided on seats that were current when it was made. Per process; the
  * version guard keeps processes consistent with each other.
  */
-export function createCoalescer(deps: { repository: EventRepository; clock: Clock }): Coalescer {
-  const { repository, clock } = deps;
+export function createCoalescer(deps: { repository: EventRepository; clock: Clock; timers?: Timers }): Coalescer {
+  const { repository, clock, timers } = deps;
   const queues = new Map<string, EventQueue>();
+  /** Wakes a request still queued at its deadline (behind a commit that hangs), to answer it `contended`. */
+  const deadlineTimers = new Map<Waiting, () => void>();
   let commits = 0;
   let changesCommitted = 0;
   let versionConflicts = 0;
@@ -73,6 +75,20 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
       queues.set(eventId, queue);
     }
     queue.waiting.push(waiting);
+    if (timers) {
+      const owner = queue;
+      const delay = Math.max(0, waiting.deadline - clock.now().getTime()) + 1;
+      deadlineTimers.set(
+        waiting,
+        timers.after(delay, () => {
+          deadlineTimers.delete(waiting);
+          const index = owner.waiting.indexOf(waiting);
+          if (index < 0) return; // already taken into a batch, which will answer it
+          owner.waiting.splice(index, 1);
+          waiting.settle({ kind: 'contended' });
+        }),
+      );
+    }
     if (!queue.committing) void drain(eventId, queue);
   }
 
@@ -80,6 +96,10 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
     queue.committing = true;
     while (queue.waiting.length > 0) {
       const batch = queue.waiting.splice(0);
+      for (const waiting of batch) {
+        deadlineTimers.get(waiting)?.();
+        deadlineTimers.delete(waiting);
+      }
       try {
         await decide(eventId, queue, batch);
       } catch (error) {
@@ -104,7 +124,12 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
       });
       if (pending.length === 0) return;
       if (!state) {
-        state = await repository.findEvent(eventId);
+        try {
+          state = await repository.findEvent(eventId);
+        } catch (error) {
+          if (!(error instanceof TransientFailure)) throw error;
+          continue; // nothing read; try again, or answer `contended` once past the deadline
+        }
         fresh = true;
         if (!state) {
           for (const waiting of pending) {

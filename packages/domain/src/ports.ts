@@ -44,6 +44,19 @@ export interface Clock {
   now(): Date;
 }
 
+/** Wakes a callback after a delay; returns a function that cancels it. */
+export interface Timers {
+  after(ms: number, callback: () => void): () => void;
+}
+
+/**
+ * A failure after which nothing was changed and the same operation may simply be tried again (a lock or
+ * statement timeout, a deadlock). Adapters throw it from reads; commits report it as a version conflict.
+ */
+export class TransientFailure extends Error {
+  override readonly name = 'TransientFailure';
+}
+
 export interface IdGenerator {
   reservationId(): string;
 }

@@ -1,5 +1,5 @@
 import type { EventSummary } from './event.js';
-import type { Clock, EventRepository, IdGenerator } from './ports.js';
+import type { Clock, EventRepository, IdGenerator, Timers } from './ports.js';
 import { createCoalescer, type CoalescerStats } from './coalescer.js';
 import { createRecentReservations } from './recent-reservations.js';
 
@@ -37,6 +37,8 @@ export interface ReservationServiceDeps {
   readonly ids: IdGenerator;
   /** How long a request may wait, queued or retrying after version conflicts, before it answers `contended`. */
   readonly maxWaitMs: number;
+  /** To answer a request still queued at its deadline even while the commit ahead of it hangs. */
+  readonly timers?: Timers;
 }
 
 export interface ReservationService {
@@ -53,8 +55,8 @@ export interface ReservationService {
  * "insufficient seats" is only returned on seats that were current when it was decided.
  */
 export function createReservationService(deps: ReservationServiceDeps): ReservationService {
-  const { repository, clock, ids, maxWaitMs } = deps;
-  const coalescer = createCoalescer({ repository, clock });
+  const { repository, clock, ids, maxWaitMs, timers } = deps;
+  const coalescer = createCoalescer({ repository, clock, timers });
   const recent = createRecentReservations(RECENT_RESERVATIONS);
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
 

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 
 export interface OpenDatabase {
   readonly db: DatabaseHandle;
+  readonly connectionString: string;
   /** Closes the pool, then stops the embedded server if we started one. */
   close(): Promise<void>;
 }
@@ -29,12 +30,16 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
   const db = createDatabase({
     connectionString,
     poolSize: config.databasePoolSize,
-    // A commit stuck behind someone else's lock gives up in time for the request to answer 503 CONTENDED.
+    // A statement stuck behind someone else's lock, or running long, gives up in time for the request to answer
+    // 503 CONTENDED; a connection that stops answering altogether is given up a little later.
     lockTimeoutMs: Math.max(50, config.maxWaitMs / 2),
+    statementTimeoutMs: config.maxWaitMs,
+    queryTimeoutMs: config.maxWaitMs + 5_000,
     onIdleClientError: (err) => logger.warn({ err }, 'idle database connection failed'),
   });
   return {
     db,
+    connectionString,
     async close() {
       await db.destroy();
       await embedded?.stop();
@@ -46,7 +51,18 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
  * With migrations on, applies what is pending. With them off (a DBA applies them), refuses to go on while any
  * file is pending, naming them. Either way an applied file whose checksum changed stops start-up.
  */
-export async function prepareSchema(db: DatabaseHandle, config: Config, logger: Logger): Promise<void> {
+export async function prepareSchema(connectionString: string, config: Config, logger: Logger): Promise<void> {
+  // A connection of its own, without the request timeouts: a migration, or waiting for another process's, may
+  // take as long as it takes.
+  const db = createDatabase({ connectionString, poolSize: 1 });
+  try {
+    await applyOrCheck(db, config, logger);
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function applyOrCheck(db: DatabaseHandle, config: Config, logger: Logger): Promise<void> {
   const migrations = await readMigrations();
   if (config.migrate === 'on') {
     const applied = await migrate(db, migrations);

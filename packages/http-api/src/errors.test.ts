@@ -99,3 +99,22 @@ describe('when someone else holds the event row longer than a request may wait',
     }
   });
 });
+
+describe('when a migration holds the events table', () => {
+  it('a read answers 503 CONTENDED rather than failing', async () => {
+    const database = await createTestDatabase();
+    const busy = await createAppWithDatabase({ database, lockTimeoutMs: 200 });
+    try {
+      const blocker = await database.db.startTransaction().execute();
+      await sql`LOCK TABLE events IN ACCESS EXCLUSIVE MODE`.execute(blocker);
+      const summary = await busy.app.inject({ method: 'GET', url: '/reservations' });
+      await blocker.commit().execute();
+      expect(summary.statusCode).toBe(503);
+      expect(summary.json()).toMatchObject({ code: 'CONTENDED' });
+      expect((await busy.app.inject({ method: 'GET', url: '/reservations' })).statusCode).toBe(200);
+    } finally {
+      await busy.close();
+      await database.drop();
+    }
+  });
+});

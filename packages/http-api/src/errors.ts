@@ -1,5 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_PARTNER_ID_LENGTH, MAX_SEATS_PER_RESERVATION, MIN_SEATS_PER_RESERVATION } from '@ticketboss/domain';
+import {
+  MAX_PARTNER_ID_LENGTH,
+  MAX_SEATS_PER_RESERVATION,
+  MIN_SEATS_PER_RESERVATION,
+  TransientFailure,
+} from '@ticketboss/domain';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -92,6 +97,11 @@ const fastifyClientErrors: Record<string, ApiError> = {
  * names the problem; anything else is logged with its cause and answered with a bare 500.
  */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof TransientFailure) {
+    // A read gave up on a lock or a statement timeout: nothing changed, and a retry may well succeed.
+    request.log.warn({ err: error }, 'database busy');
+    return sendError(reply, apiErrors.contended);
+  }
   if (error.validation) {
     return sendError(reply, validationError(error));
   }

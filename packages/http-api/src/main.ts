@@ -58,7 +58,7 @@ process.on('SIGINT', onSignal);
 try {
   if (!config.databaseUrl) logger.info(`DATABASE_URL is not set: using an embedded PostgreSQL in ${config.dataDir}`);
   database = await openDatabase(config, logger);
-  await prepareSchema(database.db, config, logger);
+  await prepareSchema(database.connectionString, config, logger);
   if (await ensureEvent(database.db, DEFAULT_EVENT)) logger.info(`created event ${DEFAULT_EVENT.eventId}`);
 
   reservations = createReservationService({
@@ -66,6 +66,13 @@ try {
     clock: { now: () => new Date() },
     ids: { reservationId: randomUUID },
     maxWaitMs: config.maxWaitMs,
+    timers: {
+      after(ms, callback) {
+        const timer = setTimeout(callback, ms);
+        timer.unref();
+        return () => clearTimeout(timer);
+      },
+    },
   });
   const server = buildApp({ reservations, defaultEventId: DEFAULT_EVENT.eventId, logger });
   await server.listen({ port: config.port, host: config.host });

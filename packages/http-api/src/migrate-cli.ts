@@ -23,7 +23,7 @@ try {
     const pending = await findPendingMigrations(database.db, (await readMigrations()).files);
     process.stdout.write(pending.length ? `pending: ${pending.map((f) => f.name).join(', ')}\n` : 'up to date\n');
   } else {
-    await prepareSchema(database.db, config, logger);
+    await prepareSchema(database.connectionString, config, logger);
   }
 } catch (error) {
   logger.fatal(error instanceof Error ? error.message : String(error));
