@@ -71,9 +71,12 @@ async function adminQuery<T extends pg.QueryResultRow>(adminUrl: string, text: s
   }
 }
 
-/** A new database with the schema and the seed event, as `pnpm start` would leave it. */
+const created: string[] = [];
+
+/** A new database with the schema and the seed event, as `pnpm start` would leave it; dropped at the end. */
 async function freshDatabase(adminUrl: string): Promise<string> {
   const name = `ticketboss_bench_${randomBytes(4).toString('hex')}`;
+  created.push(name);
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
@@ -407,6 +410,7 @@ async function main(): Promise<void> {
     await writeFile(join(root, 'bench/results/latest.json'), `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`\nwritten: bench/results/latest.json\n`);
   } finally {
+    for (const name of created) await adminQuery(admin.url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.stop();
     await rm(workDir, { recursive: true, force: true });
   }
