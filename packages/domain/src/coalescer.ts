@@ -103,7 +103,8 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
       try {
         await decide(eventId, queue, batch);
       } catch (error) {
-        // Nothing of this batch was applied (the commit is one transaction); its requests fail, the next go on.
+        // A failed commit applied nothing, unless its answer was lost and the database could not say (the
+        // adapter checks when it can); either way its requests fail with the error, and the next batch goes on.
         queue.lastKnown = undefined;
         for (const waiting of batch) waiting.fail(error);
       }
