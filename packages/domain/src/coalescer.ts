@@ -7,6 +7,7 @@ export type ReserveDecision =
   | { readonly kind: 'reserved'; readonly reservation: Reservation }
   | { readonly kind: 'insufficient_seats'; readonly availableSeats: number }
   | { readonly kind: 'event_not_found' }
+  /** The request could not be decided within the allowed wait; nothing was changed for it. */
   | { readonly kind: 'contended' };
 
 export type CancelDecision =

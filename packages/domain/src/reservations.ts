@@ -1,11 +1,11 @@
+import { createCoalescer, type CancelDecision, type CoalescerStats, type ReserveDecision } from './coalescer.js';
 import type { EventSummary } from './event.js';
 import type { Clock, EventRepository, IdGenerator, Timers } from './ports.js';
-import { createCoalescer, type CoalescerStats } from './coalescer.js';
 import { createRecentReservations } from './recent-reservations.js';
+import { isReservationId, isValidPartnerId, isValidSeatCount, type Reservation } from './reservation.js';
 
 /** How many of its own reservations a process remembers for cancellation without a lookup (about 4 MB). */
 const RECENT_RESERVATIONS = 20_000;
-import { isReservationId, isValidPartnerId, isValidSeatCount, type Reservation } from './reservation.js';
 
 export interface ReserveSeatsCommand {
   readonly eventId: string;
@@ -13,20 +13,11 @@ export interface ReserveSeatsCommand {
   readonly seats: number;
 }
 
+/** What the coalescer decides (reserved, insufficient seats, contended, unknown event), or invalid input. */
 export type ReserveSeatsOutcome =
-  | { readonly kind: 'reserved'; readonly reservation: Reservation }
-  | { readonly kind: 'insufficient_seats'; readonly availableSeats: number }
-  | { readonly kind: 'invalid_seats' }
-  | { readonly kind: 'invalid_partner_id' }
-  | { readonly kind: 'event_not_found' }
-  /** The request could not be decided within the allowed wait; nothing was changed. */
-  | { readonly kind: 'contended' };
+  ReserveDecision | { readonly kind: 'invalid_seats' } | { readonly kind: 'invalid_partner_id' };
 
-export type CancelReservationOutcome =
-  | { readonly kind: 'cancelled'; readonly reservation: Reservation }
-  | { readonly kind: 'not_found' }
-  | { readonly kind: 'already_cancelled' }
-  | { readonly kind: 'contended' };
+export type CancelReservationOutcome = CancelDecision | { readonly kind: 'not_found' };
 
 export type EventSummaryOutcome =
   { readonly kind: 'found'; readonly summary: EventSummary } | { readonly kind: 'event_not_found' };
