@@ -1,13 +1,14 @@
 import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
 
-/** Row types, snake_case as in migrations/; mapped to domain types only in event-repository.ts. */
+/** Row types, snake_case as in migrations/; mapped to domain types only in the repositories. */
 export interface EventsTable {
   event_id: string;
   name: string;
   total_seats: number;
   available_seats: number;
   active_reservations: Generated<number>;
+  max_seats_per_reservation: Generated<number>;
   /** bigint: node-postgres returns it as a string. */
   version: ColumnType<string, number | undefined, number>;
   created_at: Generated<Date>;
@@ -24,6 +25,20 @@ export interface ReservationsTable {
   cancelled_at: Date | null;
 }
 
+export interface PartnersTable {
+  partner_id: string;
+  name: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface ApiKeysTable {
+  key_id: string;
+  partner_id: string;
+  token_hash: Uint8Array;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  revoked_at: Date | null;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -33,6 +48,8 @@ export interface SchemaMigrationsTable {
 export interface Database {
   events: EventsTable;
   reservations: ReservationsTable;
+  partners: PartnersTable;
+  api_keys: ApiKeysTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

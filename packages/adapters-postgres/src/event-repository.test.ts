@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Reservation } from '@ticketboss/domain';
+import { InvalidPagePosition, type Reservation } from '@ticketboss/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresEventRepository, ensureEvent } from './event-repository.js';
@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => database.drop());
 beforeEach(async () => {
   eventId = `event-${randomUUID().slice(0, 8)}`;
-  await ensureEvent(database.db, { eventId, name: 'Test event', totalSeats: 10 });
+  await ensureEvent(database.db, { eventId, name: 'Test event', totalSeats: 10, maxSeatsPerReservation: 10 });
 });
 
 function reservation(seats: number, partnerId = 'partner-a'): Reservation {
@@ -174,10 +174,115 @@ describe('commitChanges when the answer is lost', () => {
   });
 });
 
+describe('createEvent and updateEvent', () => {
+  it('creates an event once, with its own limit per reservation', async () => {
+    const definition = { eventId: `new-${eventId}`, name: 'New', totalSeats: 30, maxSeatsPerReservation: 4 };
+    expect(await repository.createEvent(definition)).toEqual({
+      kind: 'created',
+      event: { ...definition, availableSeats: 30, reservedSeats: 0, reservationCount: 0, version: 0 },
+    });
+    expect(await repository.createEvent({ ...definition, name: 'Again' })).toEqual({ kind: 'already_exists' });
+    expect(await repository.findEvent(definition.eventId)).toMatchObject({ name: 'New', maxSeatsPerReservation: 4 });
+  });
+
+  it('moves available seats with the total, keeps reserved seats, and counts the update in the version', async () => {
+    await commit(0, [reservation(3)]);
+    const result = await repository.updateEvent(eventId, { totalSeats: 20, name: 'Bigger' });
+    expect(result).toEqual({
+      kind: 'updated',
+      event: expect.objectContaining({
+        name: 'Bigger',
+        totalSeats: 20,
+        availableSeats: 17,
+        reservedSeats: 3,
+        version: 2,
+      }),
+    });
+    expect(await findInvariantBreaches(database.db)).toEqual([]);
+  });
+
+  it('refuses a total below the reserved seats, or a stale expected version, changing nothing', async () => {
+    await commit(0, [reservation(6)]);
+    expect(await repository.updateEvent(eventId, { totalSeats: 5 })).toEqual({
+      kind: 'below_reserved',
+      reservedSeats: 6,
+    });
+    expect(await repository.updateEvent(eventId, { name: 'X' }, 0)).toEqual({
+      kind: 'version_mismatch',
+      currentVersion: 1,
+    });
+    expect(await repository.updateEvent(eventId, { totalSeats: 6 }, 1)).toMatchObject({
+      kind: 'updated',
+      event: { totalSeats: 6, availableSeats: 0, version: 2 },
+    });
+    expect(await repository.updateEvent('no-such-event', { name: 'X' })).toEqual({ kind: 'event_not_found' });
+    expect(await event()).toMatchObject({ name: 'Test event', totalSeats: 6, availableSeats: 0 });
+  });
+
+  it('an update between a plan and its commit makes the commit conflict rather than use old seats', async () => {
+    const planned = await event();
+    await repository.updateEvent(eventId, { totalSeats: 2 });
+    expect((await repository.commitChanges(planned, { reservations: [reservation(5)], cancellations: [] })).kind).toBe(
+      'version_conflict',
+    );
+    expect(await findInvariantBreaches(database.db)).toEqual([]);
+  });
+});
+
+describe('listReservations', () => {
+  it("pages through one partner's reservations of one event, oldest first, each exactly once", async () => {
+    const mine = Array.from({ length: 7 }, (_, i) => ({ ...reservation(1, 'mine'), createdAt: new Date(1_000 + i) }));
+    // Same instant: the id breaks the tie.
+    mine.push({ ...reservation(1, 'mine'), createdAt: new Date(1_006) });
+    await commit(0, [...mine, reservation(1, 'theirs')]);
+    const seen: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await repository.listReservations({ partnerId: 'mine', eventId, limit: 3, after });
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((r) => r.reservationId));
+      after = page.next;
+    } while (after);
+    const expected = [...mine]
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.reservationId.localeCompare(b.reservationId))
+      .map((r) => r.reservationId);
+    expect(seen).toEqual(expected);
+  });
+
+  it('filters by status and refuses a position it did not make', async () => {
+    const [a, b] = [reservation(1, 'mine'), reservation(1, 'mine')];
+    await commit(0, [a, b]);
+    await commit(2, [], [a]);
+    const cancelled = await repository.listReservations({ partnerId: 'mine', eventId, status: 'cancelled', limit: 10 });
+    expect(cancelled.items.map((r) => r.reservationId)).toEqual([a.reservationId]);
+    expect(cancelled.next).toBeUndefined();
+    await expect(
+      repository.listReservations({ partnerId: 'mine', eventId, limit: 10, after: 'garbage' }),
+    ).rejects.toThrow(InvalidPagePosition);
+  });
+});
+
+describe('listEventSummaries', () => {
+  it('pages through events in id order', async () => {
+    const all: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await repository.listEventSummaries({ limit: 2, after });
+      all.push(...page.items.map((e) => e.eventId));
+      after = page.next;
+    } while (after);
+    expect(all).toEqual([...all].sort());
+    expect(all).toContain(eventId);
+    expect(new Set(all).size).toBe(all.length);
+  });
+});
+
 describe('ensureEvent', () => {
   it('creates a missing event once and never resets an existing one', async () => {
     await commit(0, [reservation(2)]);
-    expect(await ensureEvent(database.db, { eventId, name: 'Other name', totalSeats: 99 })).toBe(false);
+    expect(
+      await ensureEvent(database.db, { eventId, name: 'Other name', totalSeats: 99, maxSeatsPerReservation: 10 }),
+    ).toBe(false);
     expect(await event()).toMatchObject({ name: 'Test event', totalSeats: 10, availableSeats: 8, version: 1 });
   });
 });

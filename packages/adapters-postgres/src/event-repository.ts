@@ -1,6 +1,10 @@
 import {
+  InvalidPagePosition,
+  isReservationId,
+  isValidEventId,
   TransientFailure,
   type CommitResult,
+  type EventChanges,
   type Event,
   type EventDefinition,
   type EventRepository,
@@ -14,7 +18,13 @@ import type { Database, EventsTable, ReservationsTable } from './database.js';
 
 type EventRow = Pick<
   Selectable<EventsTable>,
-  'event_id' | 'name' | 'total_seats' | 'available_seats' | 'active_reservations' | 'version'
+  | 'event_id'
+  | 'name'
+  | 'total_seats'
+  | 'available_seats'
+  | 'active_reservations'
+  | 'max_seats_per_reservation'
+  | 'version'
 >;
 
 function toEvent(row: EventRow): Event {
@@ -23,6 +33,7 @@ function toEvent(row: EventRow): Event {
     name: row.name,
     totalSeats: row.total_seats,
     availableSeats: row.available_seats,
+    maxSeatsPerReservation: row.max_seats_per_reservation,
     version: Number(row.version),
   };
 }
@@ -47,7 +58,17 @@ function toReservation(row: Selectable<ReservationsTable>): Reservation {
   };
 }
 
-const eventColumns = ['event_id', 'name', 'total_seats', 'available_seats', 'active_reservations', 'version'] as const;
+const eventColumns = [
+  'event_id',
+  'name',
+  'total_seats',
+  'available_seats',
+  'active_reservations',
+  'max_seats_per_reservation',
+  'version',
+] as const;
+/** The same columns, for the hand-written statements. */
+const EVENT_COLUMNS = sql.raw(eventColumns.join(', '));
 
 /** The `EventRepository` port on PostgreSQL: every seat change is one version-guarded UPDATE of the event row. */
 export function createPostgresEventRepository(db: Kysely<Database>): EventRepository {
@@ -66,6 +87,72 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
     async getEventSummary(eventId) {
       const row = await findEventRow(eventId);
       return row && toEventSummary(row);
+    },
+
+    async listEventSummaries({ limit, after }) {
+      if (after !== undefined && !isValidEventId(after)) throw new InvalidPagePosition('not an event position');
+      let query = db
+        .selectFrom('events')
+        .select(eventColumns)
+        .orderBy('event_id')
+        .limit(limit + 1);
+      if (after !== undefined) query = query.where('event_id', '>', after);
+      const rows = await transient(() => query.execute());
+      const items = rows.slice(0, limit).map(toEventSummary);
+      return rows.length > limit ? { items, next: items.at(-1)!.eventId } : { items };
+    },
+
+    async createEvent(definition) {
+      const row = await db
+        .insertInto('events')
+        .values(eventValues(definition))
+        .onConflict((oc) => oc.column('event_id').doNothing())
+        .returning(eventColumns)
+        .executeTakeFirst();
+      return row ? { kind: 'created', event: toEventSummary(row) } : { kind: 'already_exists' };
+    },
+
+    async updateEvent(eventId, changes, expectedVersion) {
+      // A failed guard is decided on a read of the same statement; should that read disagree (the row changed
+      // between the two), the statement simply runs again.
+      for (let attempt = 1; ; attempt += 1) {
+        const { updated, current } = await applyEventUpdate(db, eventId, changes, expectedVersion);
+        if (updated) return { kind: 'updated', event: toEventSummary(updated) };
+        if (!current) return { kind: 'event_not_found' };
+        const currentVersion = Number(current.version);
+        if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
+          return { kind: 'version_mismatch', currentVersion };
+        }
+        const reservedSeats = current.total_seats - current.available_seats;
+        if (changes.totalSeats !== undefined && changes.totalSeats < reservedSeats) {
+          return { kind: 'below_reserved', reservedSeats };
+        }
+        if (attempt >= 5) throw new TransientFailure(`event ${eventId} kept changing under its update`);
+      }
+    },
+
+    async listReservations({ partnerId, eventId, status, limit, after }) {
+      const start = after === undefined ? undefined : parseReservationPosition(after);
+      let query = db
+        .selectFrom('reservations')
+        .selectAll()
+        .select(sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`.as('position_time'))
+        .where('partner_id', '=', partnerId)
+        .where('event_id', '=', eventId)
+        .orderBy('created_at')
+        .orderBy('reservation_id')
+        .limit(limit + 1);
+      if (status !== undefined) query = query.where('status', '=', status);
+      if (start) {
+        query = query.where(
+          sql<boolean>`(created_at, reservation_id) > (${start.time}::timestamp AT TIME ZONE 'UTC', ${start.reservationId}::uuid)`,
+        );
+      }
+      const rows = await transient(() => query.execute());
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const items = page.map(toReservation);
+      return rows.length > limit && last ? { items, next: `${last.position_time}|${last.reservation_id}` } : { items };
     },
 
     async findReservation(reservationId) {
@@ -195,7 +282,7 @@ async function applyChanges(
          AND version = ${expected.version}
          AND available_seats - ${seatsTaken} + ${seatsReturned} >= 0
          AND (SELECT count(*) FROM locked) = ${cancellations.length}
-      RETURNING event_id, name, total_seats, available_seats, active_reservations, version
+      RETURNING ${EVENT_COLUMNS}
     ), recorded AS (
       INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at)
       SELECT r.reservation_id, moved.event_id, r.partner_id, r.seats, 'confirmed', r.created_at
@@ -214,7 +301,7 @@ async function applyChanges(
     SELECT (SELECT row_to_json(moved) FROM moved) AS event,
            (SELECT array_agg(reservation_id) FROM locked) AS "activeIds",
            (SELECT row_to_json(e)
-              FROM (SELECT event_id, name, total_seats, available_seats, active_reservations, version
+              FROM (SELECT ${EVENT_COLUMNS}
                       FROM events WHERE event_id = ${expected.eventId}) AS e) AS current
   `.execute(db);
   const row = rows[0];
@@ -222,17 +309,67 @@ async function applyChanges(
   return row;
 }
 
+const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$/;
+
+/** A reservation page position: the exact (microsecond) creation time in UTC and the id of the last item. */
+function parseReservationPosition(position: string): { time: string; reservationId: string } {
+  const [time = '', reservationId = '', ...rest] = position.split('|');
+  if (rest.length > 0 || !POSITION_TIME.test(time) || !isReservationId(reservationId)) {
+    throw new InvalidPagePosition('not a reservation position');
+  }
+  return { time, reservationId };
+}
+
+interface UpdatedRow {
+  updated: EventRow | null;
+  current: EventRow | null;
+}
+
+/** One statement: the guarded update, and the row as the statement saw it (to tell why the guard failed). */
+async function applyEventUpdate(
+  db: Kysely<Database>,
+  eventId: string,
+  changes: EventChanges,
+  expectedVersion: number | undefined,
+): Promise<UpdatedRow> {
+  const total = changes.totalSeats ?? null;
+  const { rows } = await sql<UpdatedRow>`
+    WITH updated AS (
+      UPDATE events
+         SET name = coalesce(${changes.name ?? null}::text, name),
+             total_seats = coalesce(${total}::integer, total_seats),
+             available_seats = coalesce(${total}::integer, total_seats) - (total_seats - available_seats),
+             version = version + 1,
+             updated_at = now()
+       WHERE event_id = ${eventId}
+         AND (${expectedVersion ?? null}::bigint IS NULL OR version = ${expectedVersion ?? null}::bigint)
+         AND coalesce(${total}::integer, total_seats) >= total_seats - available_seats
+      RETURNING ${EVENT_COLUMNS}
+    )
+    SELECT (SELECT row_to_json(updated) FROM updated) AS updated,
+           (SELECT row_to_json(e) FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE event_id = ${eventId}) AS e) AS current
+  `.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('update statement returned no row');
+  return row;
+}
+
+function eventValues(event: EventDefinition) {
+  return {
+    event_id: event.eventId,
+    name: event.name,
+    total_seats: event.totalSeats,
+    available_seats: event.totalSeats,
+    max_seats_per_reservation: event.maxSeatsPerReservation,
+    version: 0,
+  };
+}
+
 /** Creates the event if it does not exist; never touches an existing one. Returns whether it was created. */
 export async function ensureEvent(db: Kysely<Database>, event: EventDefinition): Promise<boolean> {
   const result = await db
     .insertInto('events')
-    .values({
-      event_id: event.eventId,
-      name: event.name,
-      total_seats: event.totalSeats,
-      available_seats: event.totalSeats,
-      version: 0,
-    })
+    .values(eventValues(event))
     .onConflict((oc) => oc.column('event_id').doNothing())
     .returning('event_id')
     .executeTakeFirst();

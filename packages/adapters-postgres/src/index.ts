@@ -1,5 +1,6 @@
 export { createDatabase, type Database, type DatabaseHandle, type DatabaseOptions } from './database.js';
 export { createPostgresEventRepository, ensureEvent } from './event-repository.js';
+export { createPostgresPartnerRepository } from './partner-repository.js';
 export { findInvariantBreaches, type InvariantBreach } from './invariant.js';
 export {
   DEFAULT_MIGRATIONS_DIR,

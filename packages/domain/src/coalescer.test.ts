@@ -20,8 +20,8 @@ function reservation(seats: number, eventId = 'gig'): Reservation {
 
 function setup(totalSeats = 20, clock: Clock = { now: () => new Date() }) {
   const repository = createInMemoryEventRepository([
-    { eventId: 'gig', name: 'Gig', totalSeats },
-    { eventId: 'other', name: 'Other', totalSeats },
+    { eventId: 'gig', name: 'Gig', totalSeats, maxSeatsPerReservation: 10 },
+    { eventId: 'other', name: 'Other', totalSeats, maxSeatsPerReservation: 10 },
   ]);
   return { repository, coalescer: createCoalescer({ repository, clock }) };
 }
@@ -144,7 +144,9 @@ describe('coalescer, when the database misbehaves', () => {
   };
 
   it('answers contended at its deadline a request queued behind a commit that hangs', async () => {
-    const repository = createInMemoryEventRepository([{ eventId: 'gig', name: 'Gig', totalSeats: 20 }]);
+    const repository = createInMemoryEventRepository([
+      { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 },
+    ]);
     let release: () => void = () => undefined;
     const original = repository.commitChanges.bind(repository);
     repository.commitChanges = async (expected, changes) => {
@@ -163,7 +165,9 @@ describe('coalescer, when the database misbehaves', () => {
   });
 
   it('retries a read that failed transiently', async () => {
-    const repository = createInMemoryEventRepository([{ eventId: 'gig', name: 'Gig', totalSeats: 20 }]);
+    const repository = createInMemoryEventRepository([
+      { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 },
+    ]);
     const original = repository.findEvent.bind(repository);
     let failures = 2;
     repository.findEvent = async (eventId) => {

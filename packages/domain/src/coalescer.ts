@@ -7,6 +7,8 @@ export type ReserveDecision =
   | { readonly kind: 'reserved'; readonly reservation: Reservation }
   | { readonly kind: 'insufficient_seats'; readonly availableSeats: number }
   | { readonly kind: 'event_not_found' }
+  /** More seats than the event allows in one reservation. */
+  | { readonly kind: 'invalid_seats'; readonly maxSeatsPerReservation: number }
   /** The request could not be decided within the allowed wait; nothing was changed for it. */
   | { readonly kind: 'contended' };
 
@@ -144,6 +146,13 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
           return;
         }
       }
+      const { maxSeatsPerReservation } = state; // fixed when the event is created: any read of it will do
+      pending = pending.filter((waiting) => {
+        if (waiting.kind !== 'reserve' || waiting.reservation.seats <= maxSeatsPerReservation) return true;
+        waiting.settle({ kind: 'invalid_seats', maxSeatsPerReservation });
+        return false;
+      });
+      if (pending.length === 0) return;
       const plan = planBatch(state.availableSeats, pending.map(plannedChange));
       const accepted = pending.filter((_, index) => plan.decisions[index] === 'accept');
       if (accepted.length === 0 && !fresh) {

@@ -4,7 +4,9 @@ export interface Event {
   readonly name: string;
   readonly totalSeats: number;
   readonly availableSeats: number;
-  /** Counts accepted changes: +1 per reservation or cancellation applied. */
+  /** The most seats one reservation may take; set when the event is created. */
+  readonly maxSeatsPerReservation: number;
+  /** Counts accepted changes: +1 per reservation or cancellation applied, and per update of the event. */
   readonly version: number;
 }
 
@@ -19,6 +21,39 @@ export interface EventDefinition {
   readonly eventId: string;
   readonly name: string;
   readonly totalSeats: number;
+  readonly maxSeatsPerReservation: number;
+}
+
+/** What an update may change; seats already reserved stay reserved. */
+export interface EventChanges {
+  readonly name?: string;
+  readonly totalSeats?: number;
+}
+
+export const EVENT_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,63}$';
+export const MAX_EVENT_NAME_LENGTH = 200;
+export const MAX_TOTAL_SEATS = 1_000_000;
+export const DEFAULT_MAX_SEATS_PER_RESERVATION = 10;
+/** The largest per-reservation limit an event may set. */
+export const MAX_SEATS_PER_RESERVATION_LIMIT = 1000;
+
+const eventIdPattern = new RegExp(EVENT_ID_PATTERN);
+
+export function isValidEventId(eventId: string): boolean {
+  return eventIdPattern.test(eventId);
+}
+
+/** Non-blank, at most 200 characters (code points), no NUL. */
+export function isValidName(name: string): boolean {
+  return name.trim().length > 0 && [...name].length <= MAX_EVENT_NAME_LENGTH && !name.includes('\u0000');
+}
+
+export function isValidTotalSeats(totalSeats: number): boolean {
+  return Number.isInteger(totalSeats) && totalSeats >= 0 && totalSeats <= MAX_TOTAL_SEATS;
+}
+
+export function isValidMaxSeatsPerReservation(max: number): boolean {
+  return Number.isInteger(max) && max >= 1 && max <= MAX_SEATS_PER_RESERVATION_LIMIT;
 }
 
 /** The event the seed's unversioned routes operate on; created at start if missing, never reset. */
@@ -26,4 +61,5 @@ export const DEFAULT_EVENT: EventDefinition = {
   eventId: 'node-meetup-2025',
   name: 'Node.js Meet-up',
   totalSeats: 500,
+  maxSeatsPerReservation: DEFAULT_MAX_SEATS_PER_RESERVATION,
 };

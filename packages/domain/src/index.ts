@@ -5,3 +5,7 @@ export * from './reservations.js';
 export * from './plan-batch.js';
 export * from './coalescer.js';
 export * from './recent-reservations.js';
+export * from './partner.js';
+export * from './partners.js';
+export * from './events.js';
+export * from './batched-lookup.js';

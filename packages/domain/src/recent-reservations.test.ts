@@ -12,18 +12,20 @@ const reservation = (n: number): Reservation => ({
 });
 
 describe('recent reservations', () => {
-  it('hands a remembered reservation out once', () => {
+  it('hands a remembered reservation out until it is forgotten', () => {
     const recent = createRecentReservations(10);
     recent.remember(reservation(1));
-    expect(recent.take('id-1')).toEqual(reservation(1));
-    expect(recent.take('id-1')).toBeUndefined();
+    expect(recent.get('id-1')).toEqual(reservation(1));
+    expect(recent.get('id-1')).toEqual(reservation(1));
+    recent.forget('id-1');
+    expect(recent.get('id-1')).toBeUndefined();
   });
 
   it('forgets the oldest beyond its capacity', () => {
     const recent = createRecentReservations(2);
     [1, 2, 3].forEach((n) => recent.remember(reservation(n)));
-    expect(recent.take('id-1')).toBeUndefined();
-    expect(recent.take('id-2')).toBeDefined();
-    expect(recent.take('id-3')).toBeDefined();
+    expect(recent.get('id-1')).toBeUndefined();
+    expect(recent.get('id-2')).toBeDefined();
+    expect(recent.get('id-3')).toBeDefined();
   });
 });

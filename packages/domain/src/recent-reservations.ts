@@ -8,8 +8,9 @@ import type { Reservation } from './reservation.js';
  */
 export interface RecentReservations {
   remember(reservation: Reservation): void;
-  /** Returns and forgets the reservation, if it was made here lately. */
-  take(reservationId: string): Reservation | undefined;
+  /** The reservation, if it was made here lately. */
+  get(reservationId: string): Reservation | undefined;
+  forget(reservationId: string): void;
 }
 
 export function createRecentReservations(capacity: number): RecentReservations {
@@ -22,10 +23,9 @@ export function createRecentReservations(capacity: number): RecentReservations {
         if (!oldest.done) entries.delete(oldest.value);
       }
     },
-    take(reservationId) {
-      const reservation = entries.get(reservationId);
+    get: (reservationId) => entries.get(reservationId),
+    forget(reservationId) {
       entries.delete(reservationId);
-      return reservation;
     },
   };
 }

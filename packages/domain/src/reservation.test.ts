@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { isReservationId, isValidPartnerId, isValidSeatCount } from './reservation.js';
 
 describe('seat rules', () => {
-  it.each([1, 5, 10])('accepts %s seats', (seats) => expect(isValidSeatCount(seats)).toBe(true));
+  it.each([1, 5, 10])('accepts %s seats', (seats) => expect(isValidSeatCount(seats, 10)).toBe(true));
   it.each([0, 11, -1, 2.5, Number.NaN, Infinity])('refuses %s seats', (seats) =>
-    expect(isValidSeatCount(seats)).toBe(false),
+    expect(isValidSeatCount(seats, 10)).toBe(false),
   );
 });
 

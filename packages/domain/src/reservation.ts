@@ -1,4 +1,5 @@
 export type ReservationStatus = 'confirmed' | 'cancelled';
+export const RESERVATION_STATUSES: readonly ReservationStatus[] = ['confirmed', 'cancelled'];
 
 export interface Reservation {
   readonly reservationId: string;
@@ -10,15 +11,17 @@ export interface Reservation {
 }
 
 export const MIN_SEATS_PER_RESERVATION = 1;
-export const MAX_SEATS_PER_RESERVATION = 10;
 export const MAX_PARTNER_ID_LENGTH = 64;
 
-/** True when `seats` is a whole number of seats one reservation may take. */
-export function isValidSeatCount(seats: number): boolean {
-  return Number.isInteger(seats) && seats >= MIN_SEATS_PER_RESERVATION && seats <= MAX_SEATS_PER_RESERVATION;
+/** True when `seats` is a whole number of seats one reservation may take, given the event's limit. */
+export function isValidSeatCount(seats: number, maxSeatsPerReservation: number): boolean {
+  return Number.isInteger(seats) && seats >= MIN_SEATS_PER_RESERVATION && seats <= maxSeatsPerReservation;
 }
 
-/** True for a non-blank partner id of at most 64 characters (code points), without NUL (text cannot hold it). */
+/**
+ * The seed's rule for a partner id sent in a body: non-blank, at most 64 characters (code points), without NUL
+ * (text cannot hold it). Registered partners' ids are stricter (see partner.ts) and always pass this.
+ */
 export function isValidPartnerId(partnerId: string): boolean {
   return partnerId.trim().length > 0 && [...partnerId].length <= MAX_PARTNER_ID_LENGTH && !partnerId.includes('\u0000');
 }

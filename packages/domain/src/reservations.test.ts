@@ -5,7 +5,7 @@ import type { Clock } from './ports.js';
 import { createReservationService, type ReserveSeatsOutcome } from './reservations.js';
 import { createInMemoryEventRepository } from './testing/index.js';
 
-const EVENT: EventDefinition = { eventId: 'gig', name: 'Gig', totalSeats: 20 };
+const EVENT: EventDefinition = { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 };
 
 function setup(options: { totalSeats?: number; maxWaitMs?: number; clock?: Clock } = {}) {
   const repository = createInMemoryEventRepository([{ ...EVENT, totalSeats: options.totalSeats ?? EVENT.totalSeats }]);
@@ -57,10 +57,33 @@ describe('reserveSeats', () => {
     expect(await summary(service)).toMatchObject({ availableSeats: 0 });
   });
 
-  it.each([0, 11, -1, 2.5])('refuses %s seats before touching the repository', async (seats) => {
+  it.each([0, 11, -1, 2.5])("refuses %s seats, naming the event's limit, and changes nothing", async (seats) => {
     const { service } = setup();
-    expect(await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats })).toEqual({ kind: 'invalid_seats' });
+    expect(await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats })).toEqual({
+      kind: 'invalid_seats',
+      maxSeatsPerReservation: 10,
+    });
     expect(await summary(service)).toMatchObject({ version: 0 });
+  });
+
+  it("applies each event's own limit per reservation", async () => {
+    const repository = createInMemoryEventRepository([
+      { eventId: 'small', name: 'Small', totalSeats: 50, maxSeatsPerReservation: 4 },
+      { eventId: 'large', name: 'Large', totalSeats: 50, maxSeatsPerReservation: 40 },
+    ]);
+    const service = createReservationService({
+      repository,
+      clock: { now: () => new Date() },
+      ids: { reservationId: () => '00000000-0000-4000-8000-00000000000' + String(repository.allReservations().length) },
+      maxWaitMs: 1000,
+    });
+    expect(await service.reserveSeats({ eventId: 'small', partnerId: 'p', seats: 5 })).toEqual({
+      kind: 'invalid_seats',
+      maxSeatsPerReservation: 4,
+    });
+    expect((await service.reserveSeats({ eventId: 'small', partnerId: 'p', seats: 4 })).kind).toBe('reserved');
+    expect((await service.reserveSeats({ eventId: 'large', partnerId: 'p', seats: 40 })).kind).toBe('reserved');
+    expect(repository.allReservations().map((r) => r.seats)).toEqual([4, 40]);
   });
 
   it('refuses a blank partner id', async () => {
@@ -101,7 +124,7 @@ describe('cancelReservation', () => {
     const { service } = setup();
     const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
     if (reserved.kind !== 'reserved') throw new Error('not reserved');
-    const outcome = await service.cancelReservation(reserved.reservation.reservationId);
+    const outcome = await service.cancelReservation({ reservationId: reserved.reservation.reservationId });
     expect(outcome).toMatchObject({ kind: 'cancelled', reservation: { status: 'cancelled', seats: 4 } });
     expect(await summary(service)).toMatchObject({
       availableSeats: 20,
@@ -116,16 +139,38 @@ describe('cancelReservation', () => {
     const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
     if (reserved.kind !== 'reserved') throw new Error('not reserved');
     const id = reserved.reservation.reservationId;
-    const outcomes = await Promise.all(Array.from({ length: 8 }, () => service.cancelReservation(id)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, () => service.cancelReservation({ reservationId: id })),
+    );
     expect(outcomes.filter((o) => o.kind === 'cancelled')).toHaveLength(1);
     expect(outcomes.filter((o) => o.kind === 'already_cancelled')).toHaveLength(7);
     expect(await summary(service)).toMatchObject({ availableSeats: 20, version: 2 });
   });
 
+  it("does not cancel another partner's reservation, or one of another event, when told whose it must be", async () => {
+    const { service, repository } = setup();
+    const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'owner', seats: 4 });
+    if (reserved.kind !== 'reserved') throw new Error('not reserved');
+    const reservationId = reserved.reservation.reservationId;
+    expect(await service.cancelReservation({ reservationId, partnerId: 'someone-else' })).toEqual({
+      kind: 'not_found',
+    });
+    expect(await service.cancelReservation({ reservationId, eventId: 'other-event' })).toEqual({ kind: 'not_found' });
+    expect(await service.getReservation(reservationId, 'someone-else')).toBeUndefined();
+    expect(repository.allReservations()[0]).toMatchObject({ status: 'confirmed' });
+    expect(await summary(service)).toMatchObject({ availableSeats: 16, version: 1 });
+    expect((await service.cancelReservation({ reservationId, partnerId: 'owner', eventId: 'gig' })).kind).toBe(
+      'cancelled',
+    );
+    expect(await service.getReservation(reservationId, 'owner')).toMatchObject({ status: 'cancelled' });
+  });
+
   it('answers not_found for an unknown id and for something that is not a UUID', async () => {
     const { service } = setup();
-    expect(await service.cancelReservation('00000000-0000-4000-8000-999999999999')).toEqual({ kind: 'not_found' });
-    expect(await service.cancelReservation('abc')).toEqual({ kind: 'not_found' });
+    expect(await service.cancelReservation({ reservationId: '00000000-0000-4000-8000-999999999999' })).toEqual({
+      kind: 'not_found',
+    });
+    expect(await service.cancelReservation({ reservationId: 'abc' })).toEqual({ kind: 'not_found' });
   });
 
   it('after version conflicts, it re-reads and still cancels', async () => {
@@ -133,7 +178,9 @@ describe('cancelReservation', () => {
     const reserved = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4 });
     if (reserved.kind !== 'reserved') throw new Error('not reserved');
     repository.conflictNext('gig', 3);
-    expect((await service.cancelReservation(reserved.reservation.reservationId)).kind).toBe('cancelled');
+    expect((await service.cancelReservation({ reservationId: reserved.reservation.reservationId })).kind).toBe(
+      'cancelled',
+    );
   });
 });
 
@@ -164,7 +211,9 @@ describe('under any interleaving of concurrent reserves and cancels', () => {
                     deniedSeats.push(c.seats);
                   } else throw new Error(`unexpected ${outcome.kind}`);
                 } else if (reservedIds.length > 0) {
-                  const outcome = await service.cancelReservation(reservedIds[c.index % reservedIds.length]!);
+                  const outcome = await service.cancelReservation({
+                    reservationId: reservedIds[c.index % reservedIds.length]!,
+                  });
                   expect(['cancelled', 'already_cancelled']).toContain(outcome.kind);
                 }
               }),

@@ -1,4 +1,4 @@
-import type { Event, EventDefinition } from '../event.js';
+import type { Event, EventDefinition, EventSummary } from '../event.js';
 import type { EventRepository } from '../ports.js';
 import type { Reservation } from '../reservation.js';
 
@@ -30,6 +30,11 @@ export function createInMemoryEventRepository(definitions: readonly EventDefinit
     return true;
   };
   const publicEvent = ({ activeReservations: _ignored, ...event }: Event & { activeReservations: number }) => event;
+  const summaryOf = (event: Event & { activeReservations: number }): EventSummary => ({
+    ...publicEvent(event),
+    reservedSeats: event.totalSeats - event.availableSeats,
+    reservationCount: event.activeReservations,
+  });
   const tick = () => Promise.resolve();
 
   return {
@@ -41,12 +46,50 @@ export function createInMemoryEventRepository(definitions: readonly EventDefinit
     async getEventSummary(eventId) {
       await tick();
       const event = events.get(eventId);
-      if (!event) return undefined;
-      return {
-        ...publicEvent(event),
-        reservedSeats: event.totalSeats - event.availableSeats,
-        reservationCount: event.activeReservations,
+      return event && summaryOf(event);
+    },
+    async listEventSummaries({ limit, after }) {
+      await tick();
+      const ids = [...events.keys()].sort().filter((id) => after === undefined || id > after);
+      const items = ids.slice(0, limit).map((id) => summaryOf(events.get(id)!));
+      return ids.length > limit ? { items, next: items.at(-1)!.eventId } : { items };
+    },
+    async createEvent(definition) {
+      await tick();
+      if (events.has(definition.eventId)) return { kind: 'already_exists' };
+      const event = { ...definition, availableSeats: definition.totalSeats, version: 0, activeReservations: 0 };
+      events.set(definition.eventId, event);
+      return { kind: 'created', event: summaryOf(event) };
+    },
+    async updateEvent(eventId, changes, expectedVersion) {
+      await tick();
+      const event = events.get(eventId);
+      if (!event) return { kind: 'event_not_found' };
+      if (expectedVersion !== undefined && expectedVersion !== event.version) {
+        return { kind: 'version_mismatch', currentVersion: event.version };
+      }
+      const reservedSeats = event.totalSeats - event.availableSeats;
+      const totalSeats = changes.totalSeats ?? event.totalSeats;
+      if (totalSeats < reservedSeats) return { kind: 'below_reserved', reservedSeats };
+      const next = {
+        ...event,
+        name: changes.name ?? event.name,
+        totalSeats,
+        availableSeats: totalSeats - reservedSeats,
+        version: event.version + 1,
       };
+      events.set(eventId, next);
+      return { kind: 'updated', event: summaryOf(next) };
+    },
+    async listReservations({ partnerId, eventId, status, limit, after }) {
+      await tick();
+      // Insertion order stands in for creation order.
+      const all = [...reservations.values()].filter(
+        (r) => r.partnerId === partnerId && r.eventId === eventId && (status === undefined || r.status === status),
+      );
+      const start = after === undefined ? 0 : all.findIndex((r) => r.reservationId === after) + 1;
+      const items = all.slice(start, start + limit);
+      return start + limit < all.length ? { items, next: items.at(-1)!.reservationId } : { items };
     },
     async findReservation(reservationId) {
       await tick();
