@@ -1,16 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { ReservationService } from '@ticketboss/domain';
+import type { EventService, PartnerService, ReservationService } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { installAccessControl, type RateLimit } from './access.js';
 import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
 import { OneLinePerRequest } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
-import { seedReservationRoutes } from './routes/reservations.js';
+import { seedReservationRoutes, type SeedAuth } from './routes/reservations.js';
+import { eventRoutes } from './routes/v1-events.js';
+import { partnerRoutes } from './routes/v1-partners.js';
+import { v1ReservationRoutes } from './routes/v1-reservations.js';
 
 export interface AppDeps {
   readonly reservations: ReservationService;
+  readonly events: EventService;
+  readonly partners: PartnerService;
   /** The event behind the seed's unversioned routes. */
   readonly defaultEventId: string;
+  /** Whether the seed's POST and DELETE need a partner's API key. */
+  readonly seedAuth: SeedAuth;
+  /** SHA-256 of the admin token; without it the admin routes answer 401 to everyone. */
+  readonly adminTokenHash: Buffer | undefined;
+  /** Absent: requests are not rate limited. */
+  readonly rateLimit?: RateLimit;
   /** Omit for no logging (tests). */
   readonly logger?: FastifyBaseLogger;
 }
@@ -65,8 +77,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  installAccessControl(app, {
+    partners: deps.partners,
+    adminTokenHash: deps.adminTokenHash,
+    rateLimit: deps.rateLimit,
+  });
 
   void app.register(healthRoutes);
-  void app.register(seedReservationRoutes, { reservations: deps.reservations, eventId: deps.defaultEventId });
+  void app.register(seedReservationRoutes, {
+    reservations: deps.reservations,
+    eventId: deps.defaultEventId,
+    auth: deps.seedAuth,
+  });
+  void app.register(partnerRoutes, { partners: deps.partners });
+  void app.register(eventRoutes, { events: deps.events });
+  void app.register(v1ReservationRoutes, { reservations: deps.reservations });
   return app;
 }

@@ -12,6 +12,15 @@ export interface Config {
   /** How long a reservation or cancellation may wait on a busy event before answering 503 CONTENDED. */
   readonly maxWaitMs: number;
   readonly shutdownTimeoutMs: number;
+  /** api-key: the seed's POST and DELETE need a partner's key. none: the seed's open behaviour. */
+  readonly auth: 'api-key' | 'none';
+  /** Unset: the admin routes answer 401 to everyone (embedded mode makes one up, see main.ts). */
+  readonly adminToken: string | undefined;
+  /** Requests per second per API key (or client address); 0 turns rate limiting off. */
+  readonly rateLimitPerSecond: number;
+  readonly rateLimitBurst: number;
+  /** Set: rate limits are counted in Redis, shared by every API process. */
+  readonly redisUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +63,34 @@ function postgresUrl(env: Env, name: string): string | undefined {
   return raw;
 }
 
+export const MIN_ADMIN_TOKEN_LENGTH = 24;
+
+function adminToken(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(raw)) {
+    throw new ConfigError(
+      `${name} must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces (try: openssl rand -base64 32)`,
+    );
+  }
+  return raw;
+}
+
+function redisUrl(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL, got one starting with "${url.protocol}"`);
+  }
+  return raw;
+}
+
 /** Reads and validates the configuration once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Env): Config {
   const databaseUrl = postgresUrl(env, 'DATABASE_URL');
@@ -69,5 +106,10 @@ export function loadConfig(env: Env): Config {
     embeddedPostgresPort: integer(env, 'TICKETBOSS_EMBEDDED_PG_PORT', 0, 0, 65535),
     maxWaitMs: integer(env, 'TICKETBOSS_MAX_WAIT_MS', 2000, 1, 600_000),
     shutdownTimeoutMs: integer(env, 'TICKETBOSS_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    auth: oneOf(env, 'TICKETBOSS_AUTH', ['api-key', 'none'], 'api-key'),
+    adminToken: adminToken(env, 'TICKETBOSS_ADMIN_TOKEN'),
+    rateLimitPerSecond: integer(env, 'TICKETBOSS_RATE_LIMIT_PER_SECOND', 50, 0, 1_000_000),
+    rateLimitBurst: integer(env, 'TICKETBOSS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
+    redisUrl: redisUrl(env, 'REDIS_URL'),
   };
 }

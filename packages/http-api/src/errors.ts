@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import {
+  DEFAULT_MAX_SEATS_PER_RESERVATION,
+  InvalidPagePosition,
   MAX_PARTNER_ID_LENGTH,
-  MAX_SEATS_PER_RESERVATION,
   MIN_SEATS_PER_RESERVATION,
   TransientFailure,
 } from '@ticketboss/domain';
@@ -41,6 +42,37 @@ export const apiErrors = {
   },
   payloadTooLarge: { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'Request body is larger than 64 KiB' },
   internal: { status: 500, code: 'INTERNAL_ERROR', message: 'Internal server error' },
+  unauthorized: {
+    status: 401,
+    code: 'UNAUTHORIZED',
+    message: 'A valid API key is required: send Authorization: Bearer <token>',
+  },
+  adminOnly: { status: 403, code: 'FORBIDDEN', message: 'This route needs the admin token' },
+  partnerOnly: { status: 403, code: 'FORBIDDEN', message: "This route needs a partner's API key" },
+  otherPartner: {
+    status: 403,
+    code: 'FORBIDDEN',
+    message: "partnerId does not match the API key's partner; leave it out or send your own",
+  },
+  rateLimited: { status: 429, code: 'RATE_LIMITED', message: 'Too many requests; retry after the Retry-After delay' },
+  eventAlreadyExists: {
+    status: 409,
+    code: 'EVENT_ALREADY_EXISTS',
+    message: 'An event with this eventId already exists',
+  },
+  partnerAlreadyExists: {
+    status: 409,
+    code: 'PARTNER_ALREADY_EXISTS',
+    message: 'A partner with this partnerId already exists',
+  },
+  partnerNotFound: { status: 404, code: 'PARTNER_NOT_FOUND', message: 'Partner not found' },
+  apiKeyNotFound: { status: 404, code: 'API_KEY_NOT_FOUND', message: 'API key not found' },
+  versionMismatch: {
+    status: 412,
+    code: 'PRECONDITION_FAILED',
+    message: 'The event has changed since the version in If-Match; fetch it again',
+  },
+  invalidCursor: { status: 400, code: 'VALIDATION_ERROR', message: 'cursor is invalid; pass back a nextCursor as is' },
 } as const satisfies Record<string, ApiError>;
 
 export interface ApiError {
@@ -54,34 +86,45 @@ export const CONTENDED_RETRY_AFTER_SECONDS = 1;
 
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.code === apiErrors.contended.code) reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  if (error.code === apiErrors.unauthorized.code) reply.header('www-authenticate', 'Bearer realm="ticketboss"');
   return reply.code(error.status).send({ error: error.message, code: error.code } satisfies ErrorBody);
 }
 
-/** Messages for fields whose rule is more than "required"; the seed's wording where the seed has one. */
-const fieldMessages: Record<string, string> = {
-  seats: `seats must be between ${MIN_SEATS_PER_RESERVATION} and ${MAX_SEATS_PER_RESERVATION}`,
+/** Messages of the seed's routes for fields whose rule is more than "required"; the seed's wording. */
+const seedFieldMessages: Readonly<Record<string, string>> = {
+  seats: `seats must be between ${MIN_SEATS_PER_RESERVATION} and ${DEFAULT_MAX_SEATS_PER_RESERVATION}`,
   partnerId: `partnerId must be a non-empty string of at most ${MAX_PARTNER_ID_LENGTH} characters`,
 };
 
-export function invalidField(field: string): ApiError {
-  return { status: 400, code: 'VALIDATION_ERROR', message: fieldMessages[field] ?? `${field} is invalid` };
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Per-field messages for this route's validation errors; a route without them uses the seed's. */
+    fieldMessages?: Readonly<Record<string, string>>;
+  }
 }
 
-function validationError(error: FastifyError): ApiError {
+export function invalidField(field: string, messages: Readonly<Record<string, string>> = seedFieldMessages): ApiError {
+  return { status: 400, code: 'VALIDATION_ERROR', message: messages[field] ?? `${field} is invalid` };
+}
+
+function validationError(error: FastifyError, messages: Readonly<Record<string, string>> | undefined): ApiError {
   const [first] = error.validation ?? [];
   const context = error.validationContext ?? 'body';
-  if (!first) return invalidField(context);
+  const invalid = (field: string) => invalidField(field, messages);
+  if (!first) return invalid(context);
   if (first.keyword === 'required') {
     const missing = (first.params as { missingProperty?: string }).missingProperty ?? 'a field';
-    return { ...invalidField(missing), message: `${missing} is required` };
+    return { ...invalid(missing), message: `${missing} is required` };
   }
   const field = first.instancePath.split('/')[1];
-  if (!field) {
-    return context === 'body'
-      ? { ...invalidField(context), message: 'body must be a JSON object' }
-      : invalidField(context);
+  if (!field && first.keyword === 'additionalProperties') {
+    const extra = (first.params as { additionalProperty?: string }).additionalProperty ?? 'a field';
+    return { ...invalid(extra), message: `${extra} cannot be set here` };
   }
-  return invalidField(field);
+  if (!field) {
+    return context === 'body' ? { ...invalid(context), message: 'body must be a JSON object' } : invalid(context);
+  }
+  return invalid(field);
 }
 
 const fastifyClientErrors: Record<string, ApiError> = {
@@ -103,8 +146,9 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     return sendError(reply, apiErrors.contended);
   }
   if (error.validation) {
-    return sendError(reply, validationError(error));
+    return sendError(reply, validationError(error, request.routeOptions.config.fieldMessages));
   }
+  if (error instanceof InvalidPagePosition) return sendError(reply, apiErrors.invalidCursor);
   const known = error.code ? fastifyClientErrors[error.code] : undefined;
   if (known) return sendError(reply, known);
   const status = error.statusCode ?? 500;

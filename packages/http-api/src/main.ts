@@ -1,14 +1,19 @@
 /**
  * The one composition root: configuration, database, schema, seed data, use cases, HTTP, shutdown.
  */
-import { randomUUID } from 'node:crypto';
-import { createPostgresEventRepository, ensureEvent } from '@ticketboss/adapters-postgres';
-import { createReservationService, DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
+import { ensureEvent } from '@ticketboss/adapters-postgres';
+import { DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import type { RateLimit } from './access.js';
+import { sha256 } from './api-keys.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, prepareSchema, type OpenDatabase } from './database.js';
+import { firstStartBanner, prepareDemoAccess, type DemoAccess } from './first-start.js';
+import { createMemoryRateLimiter } from './rate-limit.js';
+import { createRedisRateLimiter } from './rate-limit-redis.js';
+import { createServices, unrefTimers } from './services.js';
 
 function readConfigOrExit(): Config {
   try {
@@ -27,6 +32,7 @@ const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync
 let database: OpenDatabase | undefined;
 let app: FastifyInstance | undefined;
 let reservations: ReservationService | undefined;
+let rateLimit: RateLimit | undefined;
 let stopping = false;
 
 // Installed before anything starts, so that no signal finds the process without a handler. An embedded
@@ -45,6 +51,7 @@ function onSignal(signal: NodeJS.Signals): void {
   const open = database;
   app
     .close()
+    .then(() => rateLimit?.limiter.close())
     .then(() => open.close())
     .then(() => logger.info({ commits: reservations?.commitStats() }, 'stopped'))
     .catch((err: unknown) => {
@@ -55,27 +62,54 @@ function onSignal(signal: NodeJS.Signals): void {
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
 
+function createRateLimit(config: Config): RateLimit | undefined {
+  if (config.rateLimitPerSecond === 0) {
+    logger.warn('TICKETBOSS_RATE_LIMIT_PER_SECOND=0: requests are not rate limited');
+    return undefined;
+  }
+  const policy = { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst };
+  if (!config.redisUrl) return { policy, limiter: createMemoryRateLimiter(policy) };
+  const limiter = createRedisRateLimiter(policy, {
+    url: config.redisUrl,
+    onError: (err) => logger.warn({ err }, 'Redis rate limit unavailable: counting in this process meanwhile'),
+  });
+  return { policy, limiter };
+}
+
 try {
   if (!config.databaseUrl) logger.info(`DATABASE_URL is not set: using an embedded PostgreSQL in ${config.dataDir}`);
   database = await openDatabase(config, logger);
   await prepareSchema(database.connectionString, config, logger);
   if (await ensureEvent(database.db, DEFAULT_EVENT)) logger.info(`created event ${DEFAULT_EVENT.eventId}`);
 
-  reservations = createReservationService({
-    repository: createPostgresEventRepository(database.db),
-    clock: { now: () => new Date() },
-    ids: { reservationId: randomUUID },
-    maxWaitMs: config.maxWaitMs,
-    timers: {
-      after(ms, callback) {
-        const timer = setTimeout(callback, ms);
-        timer.unref();
-        return () => clearTimeout(timer);
-      },
-    },
+  const services = createServices(database.db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers });
+  reservations = services.reservations;
+  let demo: DemoAccess | undefined;
+  if (!config.databaseUrl) demo = await prepareDemoAccess(config.dataDir, config.adminToken, services.partners);
+  const adminToken = config.adminToken ?? demo?.adminToken;
+  if (!adminToken) logger.warn('TICKETBOSS_ADMIN_TOKEN is not set: the admin routes answer 401 to everyone');
+  if (config.auth === 'none') {
+    logger.warn(
+      'TICKETBOSS_AUTH=none: POST and DELETE /reservations are open to anyone, with the partnerId of the body; ' +
+        'for trials and the seed clients only',
+    );
+  }
+  rateLimit = createRateLimit(config);
+  const server = buildApp({
+    ...services,
+    defaultEventId: DEFAULT_EVENT.eventId,
+    seedAuth: config.auth,
+    adminTokenHash: adminToken ? sha256(adminToken) : undefined,
+    rateLimit,
+    logger,
   });
-  const server = buildApp({ reservations, defaultEventId: DEFAULT_EVENT.eventId, logger });
   await server.listen({ port: config.port, host: config.host });
+  if (demo && (demo.newAdminToken || demo.demoPartnerToken)) {
+    const address = server.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const baseUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    process.stdout.write(firstStartBanner(demo, baseUrl, DEFAULT_EVENT.eventId));
+  }
   app = server;
 } catch (error) {
   logger.fatal(error instanceof Error ? error.message : String(error));

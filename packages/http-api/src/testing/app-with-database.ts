@@ -1,30 +1,41 @@
-import { randomUUID } from 'node:crypto';
-import {
-  createDatabase,
-  createPostgresEventRepository,
-  ensureEvent,
-  findInvariantBreaches,
-} from '@ticketboss/adapters-postgres';
+import { createDatabase, ensureEvent, findInvariantBreaches } from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
-import { createReservationService, DEFAULT_EVENT } from '@ticketboss/domain';
+import { DEFAULT_EVENT } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { RateLimit } from '../access.js';
+import { sha256 } from '../api-keys.js';
 import { buildApp } from '../app.js';
+import type { SeedAuth } from '../routes/reservations.js';
+import { createServices, type Services } from '../services.js';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
 export interface AppWithDatabase {
   readonly app: FastifyInstance;
   readonly database: TestDatabase;
+  readonly services: Services;
   /** Rows of the invariant check that fail; [] when every event's seats agree with its reservations. */
   invariantBreaches(): ReturnType<typeof findInvariantBreaches>;
+  /** Creates a partner (through the use case, as the admin route would) and returns its first token. */
+  createPartner(partnerId: string): Promise<string>;
   close(): Promise<void>;
 }
 
-/**
- * The real app on a fresh, migrated and seeded database, wired as main.ts wires it. Pass `database` to run a
- * second instance (its own pool and queues, like another process) on the same database.
- */
-export async function createAppWithDatabase(
-  options: { maxWaitMs?: number; logger?: FastifyBaseLogger; database?: TestDatabase; lockTimeoutMs?: number } = {},
-): Promise<AppWithDatabase> {
+export interface AppWithDatabaseOptions {
+  readonly maxWaitMs?: number;
+  readonly logger?: FastifyBaseLogger;
+  /** Run a second instance (its own pool and queues, like another process) on this database. */
+  readonly database?: TestDatabase;
+  readonly lockTimeoutMs?: number;
+  /** Default `none`: the seed's open behaviour, which most seed tests are about. */
+  readonly seedAuth?: SeedAuth;
+  /** Default TEST_ADMIN_TOKEN; null for none. */
+  readonly adminToken?: string | null;
+  readonly rateLimit?: RateLimit;
+}
+
+/** The real app on a fresh, migrated and seeded database, wired as main.ts wires it. */
+export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}): Promise<AppWithDatabase> {
   const ownsDatabase = !options.database;
   const database = options.database ?? (await createTestDatabase({ lockTimeoutMs: options.lockTimeoutMs }));
   // A second instance on a given database gets a pool of its own, as another process would.
@@ -32,17 +43,26 @@ export async function createAppWithDatabase(
     ? database.db
     : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
   await ensureEvent(pool, DEFAULT_EVENT);
-  const reservations = createReservationService({
-    repository: createPostgresEventRepository(pool),
-    clock: { now: () => new Date() },
-    ids: { reservationId: randomUUID },
-    maxWaitMs: options.maxWaitMs ?? 2000,
+  const services = createServices(pool, { maxWaitMs: options.maxWaitMs ?? 2000 });
+  const adminToken = options.adminToken === undefined ? TEST_ADMIN_TOKEN : options.adminToken;
+  const app = buildApp({
+    ...services,
+    defaultEventId: DEFAULT_EVENT.eventId,
+    seedAuth: options.seedAuth ?? 'none',
+    adminTokenHash: adminToken === null ? undefined : sha256(adminToken),
+    rateLimit: options.rateLimit,
+    logger: options.logger,
   });
-  const app = buildApp({ reservations, defaultEventId: DEFAULT_EVENT.eventId, logger: options.logger });
   return {
     app,
     database,
+    services,
     invariantBreaches: () => findInvariantBreaches(database.db),
+    async createPartner(partnerId) {
+      const outcome = await services.partners.createPartner({ partnerId, name: `Partner ${partnerId}` });
+      if (outcome.kind !== 'created') throw new Error(`partner ${partnerId}: ${outcome.kind}`);
+      return outcome.token;
+    },
     async close() {
       await app.close();
       if (ownsDatabase) await database.drop();

@@ -1,0 +1,84 @@
+import type { PartnerPrincipal, PartnerService } from '@ticketboss/domain';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAdminToken } from './api-keys.js';
+import { apiErrors, sendError } from './errors.js';
+import { setRateLimitHeaders, type RateLimiter, type RateLimitPolicy } from './rate-limit.js';
+
+/**
+ * Who may call a route: `open` anyone; `any` the admin or a partner; `admin` the admin token only; `partner` a
+ * partner's API key only.
+ */
+export type Access = 'open' | 'any' | 'admin' | 'partner';
+
+export type Principal = { readonly kind: 'admin' } | ({ readonly kind: 'partner' } & PartnerPrincipal);
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+    /** Not counted by the rate limit (liveness probes). */
+    unlimited?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+export interface RateLimit {
+  readonly limiter: RateLimiter;
+  readonly policy: RateLimitPolicy;
+}
+
+export interface AccessDeps {
+  readonly partners: PartnerService;
+  /** SHA-256 of TICKETBOSS_ADMIN_TOKEN; without it no request is the admin. */
+  readonly adminTokenHash: Buffer | undefined;
+  /** Absent: no rate limit. */
+  readonly rateLimit?: RateLimit;
+}
+
+const BEARER = /^Bearer +(\S+) *$/i;
+
+/** The partner the request speaks for; only called on routes whose access is `partner`. */
+export function partnerOf(request: FastifyRequest): PartnerPrincipal {
+  const principal = request.principal;
+  if (principal?.kind !== 'partner') throw new Error('partnerOf called on a route that is not partner-only');
+  return principal;
+}
+
+/**
+ * Authentication, rate limiting and authorisation, in that order, before the body is even read: a request is
+ * counted against its API key (or its client address when it has none, or on open routes), so a flood of bad
+ * tokens is limited too; then a route that needs a token answers 401 without one, 403 with the wrong kind.
+ */
+export function installAccessControl(app: FastifyInstance, deps: AccessDeps): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (request, reply) => {
+    const { access = 'open', unlimited = false } = request.routeOptions.config;
+    if (access !== 'open') request.principal = await authenticate(request, deps);
+    if (deps.rateLimit && !unlimited) {
+      const refused = await limit(request, reply, deps.rateLimit);
+      if (refused) return refused;
+    }
+    if (access === 'open') return;
+    const principal = request.principal;
+    if (!principal) return sendError(reply, apiErrors.unauthorized);
+    if (access === 'admin' && principal.kind !== 'admin') return sendError(reply, apiErrors.adminOnly);
+    if (access === 'partner' && principal.kind !== 'partner') return sendError(reply, apiErrors.partnerOnly);
+  });
+}
+
+async function authenticate(request: FastifyRequest, deps: AccessDeps): Promise<Principal | undefined> {
+  const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  if (token === undefined) return undefined;
+  if (isAdminToken(token, deps.adminTokenHash)) return { kind: 'admin' };
+  const partner = await deps.partners.authenticate(token);
+  return partner && { kind: 'partner', ...partner };
+}
+
+async function limit(request: FastifyRequest, reply: FastifyReply, { limiter, policy }: RateLimit) {
+  const principal = request.principal;
+  const key = principal?.kind === 'partner' ? `key:${principal.keyId}` : principal ? 'admin' : `ip:${request.ip}`;
+  const decision = await limiter.consume(key);
+  setRateLimitHeaders(reply, principal ? 'per-key' : 'per-address', policy, decision);
+  return decision.allowed ? undefined : sendError(reply, apiErrors.rateLimited);
+}
