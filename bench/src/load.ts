@@ -10,12 +10,20 @@ export type LoadPlan =
   | {
       readonly scenario: 'sell-out';
       readonly urls: string[];
+      /** Partner API keys; requests take turns. */
+      readonly tokens: string[];
       readonly requests: number;
       readonly inFlight: number;
       /** Reserve-and-cancel traffic first (every seat is back afterwards), so a cold JIT is not what is measured. */
       readonly warmUpMs: number;
     }
-  | { readonly scenario: 'churn'; readonly urls: string[]; readonly clients: number; readonly durationMs: number };
+  | {
+      readonly scenario: 'churn';
+      readonly urls: string[];
+      readonly tokens: string[];
+      readonly clients: number;
+      readonly durationMs: number;
+    };
 
 export interface SellOutResult {
   readonly scenario: 'sell-out';
@@ -57,13 +65,14 @@ function pool(url: string, connections: number): Pool {
   return existing;
 }
 
-async function reserve(url: string, seats: number, partnerId: string) {
+/** The seed's POST /reservations with a partner's key, as partners call it by default. */
+async function reserve(url: string, seats: number, token: string) {
   const startedAt = performance.now();
   const { statusCode, body } = await pool(url, 256).request({
     path: '/reservations',
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ partnerId, seats }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ seats }),
   });
   const payload = (await body.json()) as { reservationId?: string; error?: string };
   return { statusCode, payload, startedAt, answeredAt: performance.now() };
@@ -74,6 +83,7 @@ async function runSellOut(plan: Extract<LoadPlan, { scenario: 'sell-out' }>): Pr
     const warmUp = await runChurn({
       scenario: 'churn',
       urls: plan.urls,
+      tokens: plan.tokens,
       clients: plan.inFlight,
       durationMs: plan.warmUpMs,
     });
@@ -84,7 +94,7 @@ async function runSellOut(plan: Extract<LoadPlan, { scenario: 'sell-out' }>): Pr
   const results: ReserveResult[] = await inParallel(
     plan.inFlight,
     counts.map((seats, i) => async () => {
-      const r = await reserve(plan.urls[i % plan.urls.length]!, seats, `bench-${i % 50}`);
+      const r = await reserve(plan.urls[i % plan.urls.length]!, seats, plan.tokens[i % plan.tokens.length]!);
       return { seats, status: r.statusCode, error: r.payload.error, startedAt: r.startedAt, answeredAt: r.answeredAt };
     }),
   );
@@ -119,8 +129,9 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
   await Promise.all(
     Array.from({ length: plan.clients }, async (_, client) => {
       const url = plan.urls[client % plan.urls.length]!;
+      const token = plan.tokens[client % plan.tokens.length]!;
       while (performance.now() < until) {
-        const r = await reserve(url, 1, `churn-${client}`);
+        const r = await reserve(url, 1, token);
         latencies.push(r.answeredAt - r.startedAt);
         if (r.statusCode !== 201 || !r.payload.reservationId) {
           errors += 1;
@@ -132,6 +143,7 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
         const { statusCode, body } = await pool(url, 256).request({
           path: `/reservations/${r.payload.reservationId}`,
           method: 'DELETE',
+          headers: { authorization: `Bearer ${token}` },
         });
         await body.dump();
         latencies.push(performance.now() - cancelStarted);

@@ -89,10 +89,32 @@ async function freshDatabase(adminUrl: string): Promise<string> {
 
 interface Api {
   readonly urls: string[];
+  /** API keys of the partners the load speaks for. */
+  readonly tokens: string[];
   /** Peak resident memory of each API process, in MB (VmHWM). */
   peakRssMb(): Promise<number[]>;
   /** Stops the processes; returns the commit statistics each logged on its way out. */
   stop(): Promise<{ commits: number; changesCommitted: number; versionConflicts: number }[]>;
+}
+
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const PARTNERS = 50;
+
+/** Partners for the load, created through the admin API; a database may already have them from another start. */
+async function partnerTokens(url: string): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: PARTNERS }, async (_, i) => {
+      const partnerId = `bench-${i}-${randomBytes(4).toString('hex')}`;
+      const response = await fetch(`${url}/v1/partners`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ partnerId, name: `Bench partner ${i}` }),
+      });
+      if (response.status !== 201)
+        throw new Error(`creating ${partnerId}: ${response.status} ${await response.text()}`);
+      return ((await response.json()) as { apiKey: { token: string } }).apiKey.token;
+    }),
+  );
 }
 
 async function startApi(databaseUrl: string, processes: number, logDir: string): Promise<Api> {
@@ -105,7 +127,19 @@ async function startApi(databaseUrl: string, processes: number, logDir: string):
     await new Promise((resolve) => out.once('open', resolve));
     const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
       cwd: root,
-      env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        // The defaults partners meet (API keys on the seed's routes, a rate limit per key) with a limit high
+        // enough never to refuse: its cost is measured, not its refusals.
+        TICKETBOSS_AUTH: 'api-key',
+        TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
+        TICKETBOSS_RATE_LIMIT_PER_SECOND: '1000000',
+        TICKETBOSS_RATE_LIMIT_BURST: '1000000',
+      },
       stdio: ['ignore', out, out],
     });
     children.push({ child, log });
@@ -124,6 +158,7 @@ async function startApi(databaseUrl: string, processes: number, logDir: string):
   }
   return {
     urls,
+    tokens: await partnerTokens(urls[0]!),
     async peakRssMb() {
       return Promise.all(
         children.map(async ({ child }) => {
@@ -260,6 +295,7 @@ async function main(): Promise<void> {
     const sellOut = await load<SellOutResult>({
       scenario: 'sell-out',
       urls: api.urls,
+      tokens: api.tokens,
       requests: 1000,
       inFlight: 200,
       warmUpMs: 2000,
@@ -273,6 +309,7 @@ async function main(): Promise<void> {
     const coldSellOut = await load<SellOutResult>({
       scenario: 'sell-out',
       urls: api.urls,
+      tokens: api.tokens,
       requests: 1000,
       inFlight: 200,
       warmUpMs: 0,
@@ -288,9 +325,10 @@ async function main(): Promise<void> {
     const churns: ChurnResult[] = [];
     const ceilings: (Ceiling | undefined)[] = [];
     const churnsTwo: ChurnResult[] = [];
-    const churnPlan = (urls: string[]): LoadPlan => ({
+    const churnPlan = ({ urls, tokens }: Api): LoadPlan => ({
       scenario: 'churn',
       urls,
+      tokens,
       clients: CLIENTS,
       durationMs: churnSeconds * 1000,
     });
@@ -298,9 +336,9 @@ async function main(): Promise<void> {
       process.stderr.write(
         `bench: round ${round}/${rounds}: churn (1 process), ceiling (pgbench), churn (2 processes), ${churnSeconds} s each\n`,
       );
-      churns.push(await load<ChurnResult>(churnPlan(one.urls)));
+      churns.push(await load<ChurnResult>(churnPlan(one)));
       ceilings.push(await pgbenchCeiling(churnDb, workDir));
-      churnsTwo.push(await load<ChurnResult>(churnPlan(two.urls)));
+      churnsTwo.push(await load<ChurnResult>(churnPlan(two)));
     }
     const churnRss = await one.peakRssMb();
     const churnCommits = await one.stop();
