@@ -6,16 +6,35 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listening, repositoryRoot, startMain, type Server } from './testing/main-process.js';
 
-/** The curl examples of README.md's "The API" section, run as written against the embedded default. */
-describe('README.md curl examples', () => {
+/** The bash blocks of a README section. */
+async function blocksOf(section: string): Promise<string[]> {
+  const readme = await readFile(join(repositoryRoot, 'README.md'), 'utf8');
+  const start = readme.indexOf(`\n${section}\n`);
+  expect(start).toBeGreaterThan(0);
+  const end = readme.indexOf('\n## ', start + section.length + 2);
+  const text = readme.slice(start, end < 0 ? undefined : end);
+  return [...text.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]!);
+}
+
+/**
+ * The README's examples, run as written against `pnpm start` with nothing configured, with the tokens that its
+ * first start prints, as a new user would paste them.
+ */
+describe('README.md examples', () => {
   let server: Server;
   let baseUrl: string;
   let dataDir: string;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-readme-'));
-    server = startMain({ TICKETBOSS_DATA_DIR: dataDir });
+    server = startMain({ TICKETBOSS_DATA_DIR: dataDir }, {});
     baseUrl = await listening(server);
+    const exports = Object.fromEntries(
+      [...server.output().matchAll(/^ {2}export (ADMIN_TOKEN|PARTNER_TOKEN)=(\S+)/gm)].map((m) => [m[1]!, m[2]!]),
+    );
+    expect(Object.keys(exports).sort()).toEqual(['ADMIN_TOKEN', 'PARTNER_TOKEN']);
+    env = { PATH: process.env.PATH ?? '', ...exports };
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -23,20 +42,42 @@ describe('README.md curl examples', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('answer as the README says', async () => {
-    const readme = await readFile(join(repositoryRoot, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## The API'));
-    const script = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(script).toBeDefined();
-    // Only the port differs: the test server listens on a free one.
-    const local = script!.replaceAll('http://localhost:3000', baseUrl);
-    const { stdout } = await promisify(execFile)('bash', [
-      '-euo',
-      'pipefail',
-      '-c',
-      local.replaceAll(/(curl -s)/g, '$1 -w "\\n"'),
-    ]);
-    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
+  async function run(script: string): Promise<string[]> {
+    // Only the port differs: the test server listens on a free one. A newline after each body, one per line.
+    const local = script.replaceAll('http://localhost:3000', baseUrl).replaceAll(/(curl -s)/g, '$1 -w "\\n"');
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', local], { env });
+    return stdout.split('\n').filter((line) => line.trim() !== '');
+  }
+
+  it('the tour: a partner and an event, a reservation only its partner sees, then the rate limit', async () => {
+    const [tour] = await blocksOf('## Try it');
+    const lines = await run(tour!);
+    expect(JSON.parse(lines[0]!)).toEqual({
+      eventId: 'jazz-night',
+      name: 'Jazz night',
+      totalSeats: 100,
+      availableSeats: 100,
+      reservedSeats: 0,
+      reservationCount: 0,
+      maxSeatsPerReservation: 4,
+      version: 0,
+    });
+    const mine = JSON.parse(lines[1]!) as Record<string, unknown>;
+    expect(mine).toMatchObject({ eventId: 'jazz-night', partnerId: 'acme', seats: 2, status: 'confirmed' });
+    expect(JSON.parse(lines[2]!)).toEqual({ error: 'Reservation not found', code: 'RESERVATION_NOT_FOUND' });
+    expect(JSON.parse(lines[3]!)).toEqual({ items: [mine], nextCursor: null });
+    expect(JSON.parse(lines[4]!)).toEqual({ error: 'seats must be between 1 and 4', code: 'VALIDATION_ERROR' });
+    const counts = Object.fromEntries(
+      lines.slice(5).map((line) => line.trim().split(/\s+/).reverse() as [string, string]),
+    );
+    expect(Object.keys(counts).sort()).toEqual(['200', '429']);
+    expect(Number(counts['200'])).toBeGreaterThanOrEqual(100);
+    expect(Number(counts['200']) + Number(counts['429'])).toBe(300);
+  });
+
+  it("the seed's routes, with the demo partner's key", async () => {
+    const [seed] = await blocksOf("### The seed's routes");
+    const lines = await run(seed!);
     expect(JSON.parse(lines[0]!)).toMatchObject({ status: 'ok' });
     expect(JSON.parse(lines[1]!)).toEqual({
       eventId: 'node-meetup-2025',
@@ -54,6 +95,7 @@ describe('README.md curl examples', () => {
       code: 'RESERVATION_ALREADY_CANCELLED',
     });
     expect(JSON.parse(lines[5]!)).toEqual({ error: 'seats must be between 1 and 10', code: 'VALIDATION_ERROR' });
-    expect(lines).toHaveLength(6);
+    expect(JSON.parse(lines[6]!)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(lines).toHaveLength(7);
   });
 });
