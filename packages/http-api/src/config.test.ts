@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('defaults to API keys on the seed routes, 50 requests/s with bursts of 100, no admin token, no Redis', () => {
+    expect(loadConfig({})).toMatchObject({
+      auth: 'api-key',
+      adminToken: undefined,
+      rateLimitPerSecond: 50,
+      rateLimitBurst: 100,
+      redisUrl: undefined,
+    });
+  });
+
+  it('reads the partner platform settings', () => {
+    expect(
+      loadConfig({
+        TICKETBOSS_AUTH: 'none',
+        TICKETBOSS_ADMIN_TOKEN: 'a'.repeat(24),
+        TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
+        TICKETBOSS_RATE_LIMIT_BURST: '5',
+        REDIS_URL: 'redis://127.0.0.1:6379/2',
+      }),
+    ).toMatchObject({
+      auth: 'none',
+      adminToken: 'a'.repeat(24),
+      rateLimitPerSecond: 0,
+      rateLimitBurst: 5,
+      redisUrl: 'redis://127.0.0.1:6379/2',
+    });
+  });
+
+  it.each([
+    ['TICKETBOSS_AUTH', 'basic'],
+    ['TICKETBOSS_ADMIN_TOKEN', 'short'],
+    ['TICKETBOSS_ADMIN_TOKEN', `${'a'.repeat(20)} ${'b'.repeat(20)}`],
+    ['TICKETBOSS_RATE_LIMIT_PER_SECOND', '-1'],
+    ['TICKETBOSS_RATE_LIMIT_PER_SECOND', '2.5'],
+    ['TICKETBOSS_RATE_LIMIT_BURST', '0'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_URL', 'not a url'],
+  ])('refuses %s=%j with one line naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name} must`));
+  });
+});
