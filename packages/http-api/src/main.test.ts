@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listening, startMain, type Server } from './testing/main-process.js';
+import { listening, startMain, waitForOutput, type Server } from './testing/main-process.js';
 
 const running: Server[] = [];
 const cleanups: (() => Promise<void>)[] = [];
@@ -174,6 +174,10 @@ describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
     const url = await listening(first);
     expect(first.output()).toContain('DATABASE_URL is not set');
     expect(new URL(url).hostname).toBe('127.0.0.1');
+    // First start: an admin token and a demo partner's key, printed once; the admin token kept for its owner only.
+    const adminToken = (await waitForOutput(first, /export ADMIN_TOKEN=(\S+)/))[1]!;
+    await waitForOutput(first, /export PARTNER_TOKEN=tb_/);
+    expect((await stat(join(dataDir, 'admin-token'))).mode & 0o777).toBe(0o600);
     expect((await reserve(url, 5)).status).toBe(201);
     const pidFile = join(dataDir, 'pgdata', 'postmaster.pid');
     const postgresPid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
@@ -185,6 +189,9 @@ describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
     const second = run({ TICKETBOSS_DATA_DIR: dataDir });
     const again = await listening(second);
     expect(await (await fetch(`${again}/reservations`)).json()).toMatchObject({ availableSeats: 495, version: 1 });
+    const events = await fetch(`${again}/v1/events`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(events.status).toBe(200);
+    expect(second.output()).not.toContain('export ');
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });

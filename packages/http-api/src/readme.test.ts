@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listening, repositoryRoot, startMain, type Server } from './testing/main-process.js';
+import { listening, repositoryRoot, startMain, waitForOutput, type Server } from './testing/main-process.js';
 
 /** The bash blocks of a README section. */
 async function blocksOf(section: string): Promise<string[]> {
@@ -30,6 +30,7 @@ describe('README.md examples', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-readme-'));
     server = startMain({ TICKETBOSS_DATA_DIR: dataDir }, {});
     baseUrl = await listening(server);
+    await waitForOutput(server, /export PARTNER_TOKEN=/);
     const exports = Object.fromEntries(
       [...server.output().matchAll(/^ {2}export (ADMIN_TOKEN|PARTNER_TOKEN)=(\S+)/gm)].map((m) => [m[1]!, m[2]!]),
     );

@@ -41,3 +41,16 @@ export async function listening(server: Server): Promise<string> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Waits until the output matches, for lines printed after the server started listening. */
+export async function waitForOutput(server: Server, pattern: RegExp): Promise<RegExpExecArray> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const match = pattern.exec(server.output());
+    if (match) return match;
+    if (server.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`no ${String(pattern)} in the output:\n${server.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
