@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { connectToRunningEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -77,4 +77,26 @@ describe('startEmbeddedPostgres', () => {
       expect(await query(server, 'SELECT 1 AS up')).toEqual([{ up: 1 }]);
     },
   );
+});
+
+describe('connectToRunningEmbeddedPostgres', () => {
+  it('answers with a working URL while a server runs on the data folder, and undefined once it stopped', async () => {
+    const dataDir = await folder();
+    expect(await connectToRunningEmbeddedPostgres(dataDir)).toBeUndefined();
+    const server = await start(dataDir);
+    await query(server, 'CREATE TABLE seen (n int); INSERT INTO seen VALUES (7)');
+
+    const url = await connectToRunningEmbeddedPostgres(dataDir);
+    expect(url).toBeDefined();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT n FROM seen')).rows).toEqual([{ n: 7 }]);
+    } finally {
+      await client.end();
+    }
+
+    await server.stop();
+    expect(await connectToRunningEmbeddedPostgres(dataDir)).toBeUndefined();
+  });
 });

@@ -57,19 +57,20 @@ interface RunAs {
   readonly gid: number;
 }
 
+async function lookUpSystemUser(): Promise<RunAs> {
+  const [uid, gid] = await Promise.all([run('id', ['-u', SUPERUSER]), run('id', ['-g', SUPERUSER])]);
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
 /** PostgreSQL refuses to run as root; as root we run it as a `postgres` system user, created if missing. */
 async function userToRunAs(log: (message: string) => void): Promise<RunAs | undefined> {
   if (process.getuid?.() !== 0) return undefined;
-  const lookup = async (): Promise<RunAs> => {
-    const [uid, gid] = await Promise.all([run('id', ['-u', SUPERUSER]), run('id', ['-g', SUPERUSER])]);
-    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  };
   try {
-    return await lookup();
+    return await lookUpSystemUser();
   } catch {
     log(`creating system user "${SUPERUSER}" to run the embedded PostgreSQL (it refuses to run as root)`);
     await run('useradd', ['--system', '--user-group', '--no-create-home', SUPERUSER]);
-    return lookup();
+    return lookUpSystemUser();
   }
 }
 
@@ -122,7 +123,7 @@ async function stopLeftoverServer(pgdata: string, log: (message: string) => void
  * reach that folder (a clone under /root, say); then a folder of its own under /var/lib/ticketboss, named after
  * the data folder, so each data folder keeps its own cluster across restarts.
  */
-async function clusterFolder(dataDir: string, runAs: RunAs | undefined, log: (m: string) => void): Promise<string> {
+async function locateCluster(dataDir: string, runAs: RunAs | undefined): Promise<string> {
   const preferred = join(dataDir, 'pgdata');
   if (!runAs) return preferred;
   const reachable = await run('test', ['-x', dataDir], runAs).then(
@@ -130,14 +131,16 @@ async function clusterFolder(dataDir: string, runAs: RunAs | undefined, log: (m:
     () => false,
   );
   if (reachable) return preferred;
-  const fallback = join(
-    '/var/lib/ticketboss',
-    createHash('sha256').update(dataDir).digest('hex').slice(0, 16),
-    'pgdata',
-  );
-  log(`user "${SUPERUSER}" cannot reach ${dataDir}; the cluster for it lives in ${fallback}`);
-  await mkdir(dirname(fallback), { recursive: true, mode: 0o755 });
-  return fallback;
+  return join('/var/lib/ticketboss', createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'pgdata');
+}
+
+async function clusterFolder(dataDir: string, runAs: RunAs | undefined, log: (m: string) => void): Promise<string> {
+  const pgdata = await locateCluster(dataDir, runAs);
+  if (pgdata !== join(dataDir, 'pgdata')) {
+    log(`user "${SUPERUSER}" cannot reach ${dataDir}; the cluster for it lives in ${pgdata}`);
+    await mkdir(dirname(pgdata), { recursive: true, mode: 0o755 });
+  }
+  return pgdata;
 }
 
 /**
@@ -192,6 +195,9 @@ async function initialise(
     await rm(pwDir, { recursive: true, force: true });
   }
 }
+
+const superuserUrl = (password: string, port: number): string =>
+  `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
 async function canConnect(connectionString: string): Promise<boolean> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1_000 });
@@ -285,7 +291,7 @@ async function startClaimed(
   };
   process.once('exit', stopOnExit);
 
-  const connectionString = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const connectionString = superuserUrl(password, port);
   const deadline = Date.now() + 60_000;
   while (!(await canConnect(connectionString))) {
     if (exited || Date.now() > deadline) {
@@ -315,4 +321,28 @@ async function startClaimed(
       await release();
     },
   };
+}
+
+/**
+ * The connection string of the embedded PostgreSQL that another process (`pnpm start`) runs on `dataDir`, or
+ * undefined when none answers there. Tools use it to work beside the server: the data folder belongs to one
+ * process at a time, so they cannot start a second PostgreSQL on it. Changes nothing on disk.
+ */
+export async function connectToRunningEmbeddedPostgres(dataDir: string): Promise<string | undefined> {
+  const absolute = resolve(dataDir);
+  // The user is looked up, never created: if it does not exist, no cluster was started as it.
+  const runAs = process.getuid?.() === 0 ? await lookUpSystemUser().catch(() => undefined) : undefined;
+  const pgdata = await locateCluster(absolute, runAs);
+  // postmaster.pid: pid, data folder, start time, port, ... (PostgreSQL's own layout).
+  const lines = (await readFile(join(pgdata, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !Number.isInteger(port) || port <= 0) return undefined;
+  // A pid reused by something else after a crash would point us at whatever listens on that port.
+  const command = commandLineOf(pid);
+  if (command !== undefined && !(command.includes('postgres') && command.includes(pgdata))) return undefined;
+  const password = (await readFile(join(absolute, 'postgres-password'), 'utf8').catch(() => '')).trim();
+  if (!password) return undefined;
+  const connectionString = superuserUrl(password, port);
+  return (await canConnect(connectionString)) ? connectionString : undefined;
 }
