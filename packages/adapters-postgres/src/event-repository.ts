@@ -15,6 +15,7 @@ import {
 } from '@ticketboss/domain';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, EventsTable, ReservationsTable } from './database.js';
+import { isRetryable, sqlState, transient } from './sql-errors.js';
 
 type EventRow = Pick<
   Selectable<EventsTable>,
@@ -116,7 +117,7 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
       // A failed guard is decided on a read of the same statement; should that read disagree (the row changed
       // between the two), the statement simply runs again.
       for (let attempt = 1; ; attempt += 1) {
-        const { updated, current } = await applyEventUpdate(db, eventId, changes, expectedVersion);
+        const { updated, current } = await transient(() => applyEventUpdate(db, eventId, changes, expectedVersion));
         if (updated) return { kind: 'updated', event: toEventSummary(updated) };
         if (!current) return { kind: 'event_not_found' };
         const currentVersion = Number(current.version);
@@ -136,7 +137,7 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
       let query = db
         .selectFrom('reservations')
         .selectAll()
-        .select(sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`.as('position_time'))
+        .select(sql<string>`((extract(epoch FROM created_at) * 1000000)::bigint)::text`.as('position_micros'))
         .where('partner_id', '=', partnerId)
         .where('event_id', '=', eventId)
         .orderBy('created_at')
@@ -145,14 +146,16 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
       if (status !== undefined) query = query.where('status', '=', status);
       if (start) {
         query = query.where(
-          sql<boolean>`(created_at, reservation_id) > (${start.time}::timestamp AT TIME ZONE 'UTC', ${start.reservationId}::uuid)`,
+          sql<boolean>`(created_at, reservation_id) > (${EPOCH} + ${start.micros}::bigint * interval '1 microsecond', ${start.reservationId}::uuid)`,
         );
       }
       const rows = await transient(() => query.execute());
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const items = page.map(toReservation);
-      return rows.length > limit && last ? { items, next: `${last.position_time}|${last.reservation_id}` } : { items };
+      return rows.length > limit && last
+        ? { items, next: `${last.position_micros}|${last.reservation_id}` }
+        : { items };
     },
 
     async findReservation(reservationId) {
@@ -207,31 +210,6 @@ export function createPostgresEventRepository(db: Kysely<Database>): EventReposi
     } catch {
       throw original;
     }
-  }
-}
-
-function sqlState(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-/**
- * Failures after which nothing was applied and the same statement may simply be tried again: a lock wait that
- * ran out (lock_timeout), a statement cancelled by statement_timeout, or (our lock order should rule it out) a
- * deadlock.
- */
-function isRetryable(error: unknown): boolean {
-  const state = sqlState(error);
-  return state === '55P03' || state === '57014' || state === '40P01';
-}
-
-/** Runs a read, turning a retryable failure into the domain's TransientFailure. */
-async function transient<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isRetryable(error)) throw new TransientFailure((error as Error).message, { cause: error });
-    throw error;
   }
 }
 
@@ -309,15 +287,20 @@ async function applyChanges(
   return row;
 }
 
-const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$/;
+/** Up to 16 digits: any instant from 1970 to 2286, so the database never sees a time it cannot hold. */
+const POSITION_MICROS = /^\d{1,16}$/;
+const EPOCH = sql`timestamptz '1970-01-01 00:00:00+00'`;
 
-/** A reservation page position: the exact (microsecond) creation time in UTC and the id of the last item. */
-function parseReservationPosition(position: string): { time: string; reservationId: string } {
-  const [time = '', reservationId = '', ...rest] = position.split('|');
-  if (rest.length > 0 || !POSITION_TIME.test(time) || !isReservationId(reservationId)) {
+/**
+ * A reservation page position: the exact creation time of the last item, in whole microseconds since 1970 (the
+ * database's own precision, so no item is skipped or repeated), and its id.
+ */
+function parseReservationPosition(position: string): { micros: string; reservationId: string } {
+  const [micros = '', reservationId = '', ...rest] = position.split('|');
+  if (rest.length > 0 || !POSITION_MICROS.test(micros) || !isReservationId(reservationId)) {
     throw new InvalidPagePosition('not a reservation position');
   }
-  return { time, reservationId };
+  return { micros, reservationId };
 }
 
 interface UpdatedRow {

@@ -43,9 +43,9 @@ export function isValidEventId(eventId: string): boolean {
   return eventIdPattern.test(eventId);
 }
 
-/** Non-blank, at most 200 characters (code points), no NUL. */
-export function isValidName(name: string): boolean {
-  return name.trim().length > 0 && [...name].length <= MAX_EVENT_NAME_LENGTH && !name.includes('\u0000');
+/** A display name: non-blank, at most `maxLength` characters (code points), no NUL (text cannot hold it). */
+export function isValidName(name: string, maxLength = MAX_EVENT_NAME_LENGTH): boolean {
+  return name.trim().length > 0 && [...name].length <= maxLength && !name.includes('\u0000');
 }
 
 export function isValidTotalSeats(totalSeats: number): boolean {

@@ -1,3 +1,5 @@
+import { isValidName } from './event.js';
+
 /** A partner registered by an operator; it acts through its API keys. */
 export interface Partner {
   readonly partnerId: string;
@@ -22,9 +24,16 @@ export interface IssuedApiKey {
 }
 
 export const PARTNER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** Key ids are made by the API (see ApiKeyIssuer) and checked by the schema. */
+export const KEY_ID_PATTERN = '^[a-z0-9]{16}$';
 export const MAX_PARTNER_NAME_LENGTH = 200;
 
 const partnerIdPattern = new RegExp(PARTNER_ID_PATTERN);
+const keyIdPattern = new RegExp(KEY_ID_PATTERN);
+
+export function isKeyId(keyId: string): boolean {
+  return keyIdPattern.test(keyId);
+}
 
 /** Registered partner ids: letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 64. */
 export function isValidRegisteredPartnerId(partnerId: string): boolean {
@@ -32,5 +41,5 @@ export function isValidRegisteredPartnerId(partnerId: string): boolean {
 }
 
 export function isValidPartnerName(name: string): boolean {
-  return name.trim().length > 0 && [...name].length <= MAX_PARTNER_NAME_LENGTH && !name.includes('\u0000');
+  return isValidName(name, MAX_PARTNER_NAME_LENGTH);
 }

@@ -1,5 +1,5 @@
 import { createBatchedLookup } from './batched-lookup.js';
-import { isValidPartnerName, isValidRegisteredPartnerId, type Partner, type StoredApiKey } from './partner.js';
+import { isKeyId, isValidPartnerName, isValidRegisteredPartnerId, type Partner, type StoredApiKey } from './partner.js';
 import type { ApiKeyIssuer, Clock, PartnerRepository } from './ports.js';
 
 export type CreatePartnerOutcome =
@@ -62,6 +62,7 @@ export function createPartnerService(deps: {
     },
 
     async revokeKey(partnerId, keyId) {
+      if (!isValidRegisteredPartnerId(partnerId) || !isKeyId(keyId)) return { kind: 'key_not_found' };
       const result = await partners.revokeKey(partnerId, keyId, clock.now());
       return result === 'revoked' ? { kind: 'revoked' } : { kind: 'key_not_found' };
     },
@@ -69,7 +70,7 @@ export function createPartnerService(deps: {
     listPartners: () => partners.listPartners(),
 
     async listKeys(partnerId) {
-      if (!(await partners.findPartner(partnerId))) return undefined;
+      if (!isValidRegisteredPartnerId(partnerId) || !(await partners.findPartner(partnerId))) return undefined;
       return partners.listKeys(partnerId);
     },
 

@@ -1,3 +1,5 @@
+import { isValidName } from './event.js';
+
 export type ReservationStatus = 'confirmed' | 'cancelled';
 export const RESERVATION_STATUSES: readonly ReservationStatus[] = ['confirmed', 'cancelled'];
 
@@ -23,7 +25,7 @@ export function isValidSeatCount(seats: number, maxSeatsPerReservation: number):
  * (text cannot hold it). Registered partners' ids are stricter (see partner.ts) and always pass this.
  */
 export function isValidPartnerId(partnerId: string): boolean {
-  return partnerId.trim().length > 0 && [...partnerId].length <= MAX_PARTNER_ID_LENGTH && !partnerId.includes('\u0000');
+  return isValidName(partnerId, MAX_PARTNER_ID_LENGTH);
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -47,8 +47,10 @@ export function partnerOf(request: FastifyRequest): PartnerPrincipal {
 
 /**
  * Authentication, rate limiting and authorisation, in that order, before the body is even read: a request is
- * counted against its API key (or its client address when it has none, or on open routes), so a flood of bad
- * tokens is limited too; then a route that needs a token answers 401 without one, 403 with the wrong kind.
+ * counted against its API key (or against its client address when it has no valid key, or on open routes), so
+ * a flood of bad tokens is limited per address; then a route that needs a token answers 401 without one, 403
+ * with the wrong kind. A well-formed token is looked up before it is counted (one query, shared by the requests
+ * that arrive together); malformed ones never reach the database.
  */
 export function installAccessControl(app: FastifyInstance, deps: AccessDeps): void {
   app.decorateRequest('principal', undefined);
@@ -61,7 +63,8 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     }
     if (access === 'open') return;
     const principal = request.principal;
-    if (!principal) return sendError(reply, apiErrors.unauthorized);
+    // With no admin token configured, nobody can be the admin: admin routes answer 401 to every caller.
+    if (!principal || (access === 'admin' && !deps.adminTokenHash)) return sendError(reply, apiErrors.unauthorized);
     if (access === 'admin' && principal.kind !== 'admin') return sendError(reply, apiErrors.adminOnly);
     if (access === 'partner' && principal.kind !== 'partner') return sendError(reply, apiErrors.partnerOnly);
   });

@@ -48,17 +48,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
-function postgresUrl(env: Env, name: string): string | undefined {
+/** A URL of one of the given schemes, e.g. `url(env, 'REDIS_URL', ['redis', 'rediss'])`. */
+function url(env: Env, name: string, schemes: readonly string[]): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
-  let url: URL;
+  const expected = schemes.map((scheme) => `${scheme}://`).join(' or ');
+  let parsed: URL;
   try {
-    url = new URL(raw);
+    parsed = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be a postgres:// URL`);
+    throw new ConfigError(`${name} must be a ${expected} URL`);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError(`${name} must be a postgres:// URL, got one starting with "${url.protocol}"`);
+  if (!schemes.includes(parsed.protocol.slice(0, -1))) {
+    throw new ConfigError(`${name} must be a ${expected} URL, got one starting with "${parsed.protocol}"`);
   }
   return raw;
 }
@@ -76,24 +78,9 @@ function adminToken(env: Env, name: string): string | undefined {
   return raw;
 }
 
-function redisUrl(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be a redis:// or rediss:// URL`);
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name} must be a redis:// or rediss:// URL, got one starting with "${url.protocol}"`);
-  }
-  return raw;
-}
-
 /** Reads and validates the configuration once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Env): Config {
-  const databaseUrl = postgresUrl(env, 'DATABASE_URL');
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres', 'postgresql']);
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
     // Embedded mode is a laptop default: loopback only. With a real database we are likely in a container.
@@ -110,6 +97,6 @@ export function loadConfig(env: Env): Config {
     adminToken: adminToken(env, 'TICKETBOSS_ADMIN_TOKEN'),
     rateLimitPerSecond: integer(env, 'TICKETBOSS_RATE_LIMIT_PER_SECOND', 50, 0, 1_000_000),
     rateLimitBurst: integer(env, 'TICKETBOSS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
-    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisUrl: url(env, 'REDIS_URL', ['redis', 'rediss']),
   };
 }

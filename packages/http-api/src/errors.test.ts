@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '@ticketboss/adapters-postgres/testing';
-import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
+import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
 const logLines: string[] = [];
 let t: AppWithDatabase;
@@ -112,6 +112,40 @@ describe('when a migration holds the events table', () => {
       expect(summary.statusCode).toBe(503);
       expect(summary.json()).toMatchObject({ code: 'CONTENDED' });
       expect((await busy.app.inject({ method: 'GET', url: '/reservations' })).statusCode).toBe(200);
+    } finally {
+      await busy.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('admin and key reads behind a lock', () => {
+  it('a PATCH behind a held event row, and a key lookup behind a locked keys table, answer 503, applying nothing', async () => {
+    const database = await createTestDatabase();
+    const busy = await createAppWithDatabase({ database, lockTimeoutMs: 200 });
+    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    try {
+      const token = await busy.createPartner('locked-out');
+      const blocker = await database.db.startTransaction().execute();
+      await sql`SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE`.execute(blocker);
+      await sql`LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE`.execute(blocker);
+      const patch = await busy.app.inject({
+        method: 'PATCH',
+        url: '/v1/events/node-meetup-2025',
+        headers: admin,
+        payload: { totalSeats: 600 },
+      });
+      const read = await busy.app.inject({
+        method: 'GET',
+        url: '/v1/events',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await blocker.commit().execute();
+      expect([patch.statusCode, read.statusCode]).toEqual([503, 503]);
+      expect(patch.json()).toMatchObject({ code: 'CONTENDED' });
+      expect(patch.headers['retry-after']).toBe('1');
+      const event = await database.db.selectFrom('events').selectAll().executeTakeFirstOrThrow();
+      expect(event).toMatchObject({ total_seats: 500, version: '0' });
     } finally {
       await busy.close();
       await database.drop();

@@ -7,40 +7,37 @@ export const DEMO_PARTNER = { partnerId: 'demo', name: 'Demo partner' } as const
 
 export interface DemoAccess {
   readonly adminToken: string;
-  /** Set only when made by this start: shown once. */
+  /** Made by this start: shown once. */
   readonly newAdminToken: boolean;
-  readonly demoPartnerToken: string | undefined;
   readonly adminTokenFile: string;
+  /** Set only when this start made the demo partner: shown once. */
+  readonly demoPartnerToken?: string;
 }
 
 /**
- * Embedded mode is for trying TicketBoss out, so it sets itself up: an admin token (TICKETBOSS_ADMIN_TOKEN wins;
- * otherwise one is made on first start and kept in the data folder, readable by its owner only) and a demo
- * partner whose key is made on first start. Tokens made here are printed once, by the caller.
+ * Embedded mode is for trying TicketBoss out, so it sets itself up. First the admin token: TICKETBOSS_ADMIN_TOKEN
+ * wins; otherwise one is made on first start and kept in the data folder, readable by its owner only.
  */
-export async function prepareDemoAccess(
+export async function prepareAdminToken(
   dataDir: string,
   configuredAdminToken: string | undefined,
-  partners: PartnerService,
 ): Promise<DemoAccess> {
   const adminTokenFile = join(dataDir, 'admin-token');
-  let adminToken = configuredAdminToken;
-  let newAdminToken = false;
-  if (!adminToken) {
-    adminToken = (await readFile(adminTokenFile, 'utf8').catch(() => '')).trim();
-    if (!adminToken) {
-      adminToken = randomBytes(24).toString('base64url');
-      await writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
-      newAdminToken = true;
-    }
-  }
+  if (configuredAdminToken) return { adminToken: configuredAdminToken, newAdminToken: false, adminTokenFile };
+  const kept = (await readFile(adminTokenFile, 'utf8').catch(() => '')).trim();
+  if (kept) return { adminToken: kept, newAdminToken: false, adminTokenFile };
+  const adminToken = randomBytes(24).toString('base64url');
+  await writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+  return { adminToken, newAdminToken: true, adminTokenFile };
+}
+
+/**
+ * Then the demo partner, made once, once the server listens (so that its key, shown only now, is never made by a
+ * start that then fails).
+ */
+export async function addDemoPartner(access: DemoAccess, partners: PartnerService): Promise<DemoAccess> {
   const demo = await partners.createPartner(DEMO_PARTNER);
-  return {
-    adminToken,
-    newAdminToken,
-    demoPartnerToken: demo.kind === 'created' ? demo.token : undefined,
-    adminTokenFile,
-  };
+  return demo.kind === 'created' ? { ...access, demoPartnerToken: demo.token } : access;
 }
 
 /** What a first start prints: the tokens, once, as lines to paste, and requests that use them. */

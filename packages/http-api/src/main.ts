@@ -10,7 +10,7 @@ import { sha256 } from './api-keys.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, prepareSchema, type OpenDatabase } from './database.js';
-import { firstStartBanner, prepareDemoAccess, type DemoAccess } from './first-start.js';
+import { addDemoPartner, firstStartBanner, prepareAdminToken, type DemoAccess } from './first-start.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedisRateLimiter } from './rate-limit-redis.js';
 import { createServices, unrefTimers } from './services.js';
@@ -85,7 +85,7 @@ try {
   const services = createServices(database.db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers });
   reservations = services.reservations;
   let demo: DemoAccess | undefined;
-  if (!config.databaseUrl) demo = await prepareDemoAccess(config.dataDir, config.adminToken, services.partners);
+  if (!config.databaseUrl) demo = await prepareAdminToken(config.dataDir, config.adminToken);
   const adminToken = config.adminToken ?? demo?.adminToken;
   if (!adminToken) logger.warn('TICKETBOSS_ADMIN_TOKEN is not set: the admin routes answer 401 to everyone');
   if (config.auth === 'none') {
@@ -104,6 +104,7 @@ try {
     logger,
   });
   await server.listen({ port: config.port, host: config.host });
+  if (demo) demo = await addDemoPartner(demo, services.partners);
   if (demo && (demo.newAdminToken || demo.demoPartnerToken)) {
     const address = server.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

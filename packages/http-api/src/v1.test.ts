@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeyIssuer } from './api-keys.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
@@ -18,6 +19,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const admin = bearer(TEST_ADMIN_TOKEN);
 const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+const keyIdOf = (token: string) => apiKeyIssuer.keyIdOf(token)!;
 
 function call(
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
@@ -94,6 +96,13 @@ describe('authentication', () => {
     try {
       const response = await call('POST', '/v1/partners', admin, { partnerId: 'nobody', name: 'N' }, other.app);
       expectError(response, 401, 'UNAUTHORIZED');
+      const token = await t.createPartner(uniqueId('no-admin'));
+      expectError(
+        await call('POST', '/v1/events', bearer(token), { name: 'X', totalSeats: 1 }, other.app),
+        401,
+        'UNAUTHORIZED',
+      );
+      expect((await call('GET', '/v1/events', bearer(token), undefined, other.app)).statusCode).toBe(200);
     } finally {
       await other.close();
     }
@@ -127,8 +136,12 @@ describe('POST /v1/partners and keys', () => {
     const token = await t.createPartner(partnerId);
     const rows = await t.database.db.selectFrom('api_keys').selectAll().where('partner_id', '=', partnerId).execute();
     expect(rows).toHaveLength(1);
-    expect(JSON.stringify(rows)).not.toContain(token.slice(20));
-    expect(Buffer.from(rows[0]!.token_hash).toString('latin1')).not.toContain(token.slice(20));
+    const [row] = rows;
+    expect(Buffer.from(row!.token_hash).equals(createHash('sha256').update(token).digest())).toBe(true);
+    expect(row!.key_id).toBe(keyIdOf(token));
+    // No column holds the token's secret part in any form.
+    const secret = token.slice(token.lastIndexOf('_') + 1);
+    for (const value of Object.values(row!)) expect(String(value)).not.toContain(secret);
   });
 
   it.each([
@@ -153,7 +166,7 @@ describe('POST /v1/partners and keys', () => {
     for (const token of [oldToken, newToken])
       expect((await call('GET', '/v1/events', bearer(token))).statusCode).toBe(200);
 
-    const oldId = /^tb_([a-z0-9]{16})_/.exec(oldToken)![1]!;
+    const oldId = keyIdOf(oldToken);
     const revoked = await call('DELETE', `/v1/partners/${partnerId}/keys/${oldId}`, admin);
     expect(revoked.statusCode).toBe(204);
     expect(revoked.body).toBe('');
@@ -170,7 +183,7 @@ describe('POST /v1/partners and keys', () => {
       const partnerId = uniqueId('two');
       const token = await t.createPartner(partnerId);
       expect((await call('GET', '/v1/events', bearer(token), undefined, other.app)).statusCode).toBe(200);
-      const keyId = /^tb_([a-z0-9]{16})_/.exec(token)![1]!;
+      const keyId = keyIdOf(token);
       expect((await call('DELETE', `/v1/partners/${partnerId}/keys/${keyId}`, admin)).statusCode).toBe(204);
       expectError(await call('GET', '/v1/events', bearer(token), undefined, other.app), 401, 'UNAUTHORIZED');
     } finally {
@@ -182,10 +195,13 @@ describe('POST /v1/partners and keys', () => {
     const [a, b] = [uniqueId('a'), uniqueId('b')];
     const tokenA = await t.createPartner(a);
     await t.createPartner(b);
-    const keyA = /^tb_([a-z0-9]{16})_/.exec(tokenA)![1]!;
+    const keyA = keyIdOf(tokenA);
     expectError(await call('POST', '/v1/partners/nobody-here/keys', admin), 404, 'PARTNER_NOT_FOUND');
     expectError(await call('DELETE', `/v1/partners/${a}/keys/unknownkey000000`, admin), 404, 'API_KEY_NOT_FOUND');
     expectError(await call('DELETE', `/v1/partners/${b}/keys/${keyA}`, admin), 404, 'API_KEY_NOT_FOUND');
+    expectError(await call('DELETE', `/v1/partners/%00/keys/${keyA}`, admin), 404, 'API_KEY_NOT_FOUND');
+    expectError(await call('DELETE', `/v1/partners/${a}/keys/%00`, admin), 404, 'API_KEY_NOT_FOUND');
+    expectError(await call('POST', '/v1/partners/%00/keys', admin), 404, 'PARTNER_NOT_FOUND');
     expect((await call('GET', '/v1/events', bearer(tokenA))).statusCode).toBe(200);
   });
 });
@@ -228,6 +244,7 @@ describe('events', () => {
     [{ name: 'X', totalSeats: 5, maxSeatsPerReservation: 1001 }, /^maxSeatsPerReservation must be/],
     [{ totalSeats: 5 }, 'name is required'],
     [{ name: ' ', totalSeats: 5 }, /^name must be/],
+    [{ name: 'X', totalSeats: 5, seats: 5 }, 'seats cannot be set here'],
   ])('refuses %j with 400 naming the field', async (payload, message) => {
     expectError(await call('POST', '/v1/events', admin, payload), 400, 'VALIDATION_ERROR', message);
   });
@@ -277,11 +294,13 @@ describe('events', () => {
       412,
       'PRECONDITION_FAILED',
     );
-    expectError(
-      await call('PATCH', `/v1/events/${eventId}`, { ...admin, 'if-match': 'garbage' }, { totalSeats: 30 }),
-      412,
-      'PRECONDITION_FAILED',
-    );
+    for (const ifMatch of ['garbage', 'W/"2"', '"1", "2"', '']) {
+      expectError(
+        await call('PATCH', `/v1/events/${eventId}`, { ...admin, 'if-match': ifMatch }, { totalSeats: 30 }),
+        412,
+        'PRECONDITION_FAILED',
+      );
+    }
     const grown = await call('PATCH', `/v1/events/${eventId}`, { ...admin, 'if-match': '"2"' }, { totalSeats: 30 });
     expect(grown.json()).toMatchObject({ totalSeats: 30, availableSeats: 26, reservedSeats: 4, version: 3 });
     expectError(
@@ -336,9 +355,21 @@ describe('partner reservations', () => {
     expectError(await reserve(token, small, 5), 400, 'VALIDATION_ERROR', 'seats must be between 1 and 4');
     expect((await reserve(token, large, 25)).statusCode).toBe(201);
     expectError(await reserve(token, large, 26), 400, 'VALIDATION_ERROR', 'seats must be between 1 and 25');
-    for (const seats of [0, -1, 2.5, '3', null]) {
-      expectError(await reserve(token, large, seats as number), 400, 'VALIDATION_ERROR', /^seats must be/);
+    for (const seats of [0, -1, 2.5, '3', null, 1e300]) {
+      expectError(
+        await reserve(token, large, seats as number),
+        400,
+        'VALIDATION_ERROR',
+        'seats must be between 1 and 25',
+      );
     }
+    expectError(
+      await call('POST', `/v1/events/${large}/reservations`, bearer(token), { seats: 1, partnerId: 'someone-else' }),
+      400,
+      'VALIDATION_ERROR',
+      'partnerId cannot be set here',
+    );
+    expectError(await reserve(token, 'no-such-event', 0), 404, 'EVENT_NOT_FOUND');
     expectError(
       await call('POST', `/v1/events/${large}/reservations`, bearer(token), {}),
       400,
@@ -411,7 +442,22 @@ describe('partner reservations', () => {
       expectError(await call('GET', url + query, bearer(mine)), 400, 'VALIDATION_ERROR', /^limit must be/);
     }
     expectError(await call('GET', `${url}?status=held`, bearer(mine)), 400, 'VALIDATION_ERROR', /^status must be/);
-    expectError(await call('GET', `${url}?cursor=bm9wZQ`, bearer(mine)), 400, 'VALIDATION_ERROR', /^cursor is invalid/);
+    const cursorOf = (text: string) => Buffer.from(text).toString('base64url');
+    for (const cursor of [
+      'bm9wZQ',
+      '!!!',
+      cursorOf(`99999999999999999|${ids[0]}`),
+      cursorOf(`2025-13-01T00:00:00.000000|${ids[0]}`),
+      cursorOf(`1|not-a-uuid`),
+      cursorOf(`1|${ids[0]}|x`),
+    ]) {
+      expectError(
+        await call('GET', `${url}?cursor=${cursor}`, bearer(mine)),
+        400,
+        'VALIDATION_ERROR',
+        /^cursor is invalid/,
+      );
+    }
     expectError(await call('GET', '/v1/events/no-such-event/reservations', bearer(mine)), 404, 'EVENT_NOT_FOUND');
   });
 
@@ -546,7 +592,7 @@ describe('rate limits', () => {
     for (let i = 0; i < 4; i += 1)
       statuses.push((await call('GET', '/reservations', {}, undefined, limited.app)).statusCode);
     expect(statuses).toEqual([200, 200, 200, 429]);
-    // A bad token is counted against the address too, and limited before it is even checked.
+    // A wrong token is no key: it is counted against the address.
     const bad = await call('GET', '/v1/events', bearer('wrong'), undefined, limited.app);
     expectError(bad, 429, 'RATE_LIMITED');
     expect(bad.headers.ratelimit).toBe('"per-address";r=0;t=1');

@@ -1,5 +1,5 @@
 import type { Event, EventDefinition, EventSummary } from '../event.js';
-import type { EventRepository } from '../ports.js';
+import { InvalidPagePosition, type EventRepository } from '../ports.js';
 import type { Reservation } from '../reservation.js';
 
 export interface InMemoryEventRepository extends EventRepository {
@@ -87,7 +87,9 @@ export function createInMemoryEventRepository(definitions: readonly EventDefinit
       const all = [...reservations.values()].filter(
         (r) => r.partnerId === partnerId && r.eventId === eventId && (status === undefined || r.status === status),
       );
-      const start = after === undefined ? 0 : all.findIndex((r) => r.reservationId === after) + 1;
+      const index = after === undefined ? -1 : all.findIndex((r) => r.reservationId === after);
+      if (after !== undefined && index < 0) throw new InvalidPagePosition('not a reservation position');
+      const start = index + 1;
       const items = all.slice(start, start + limit);
       return start + limit < all.length ? { items, next: items.at(-1)!.reservationId } : { items };
     },

@@ -8,6 +8,7 @@ import {
 } from '@ticketboss/domain';
 import { apiErrors, ErrorBody, sendError } from '../errors.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
+import { EventSummaryBody, eventSummaryBody } from './schemas.js';
 
 /** `api-key`: POST and DELETE need a partner's key (the default). `none`: the seed's open behaviour. */
 export type SeedAuth = 'api-key' | 'none';
@@ -19,15 +20,8 @@ export interface SeedReservationRoutesOptions {
   readonly auth: SeedAuth;
 }
 
-const EventSummary = Type.Object({
-  eventId: Type.String(),
-  name: Type.String(),
-  totalSeats: Type.Integer(),
-  availableSeats: Type.Integer(),
-  reservedSeats: Type.Integer({ description: 'Seats held by active reservations' }),
-  reservationCount: Type.Integer({ description: 'Number of active reservations' }),
-  version: Type.Integer({ description: 'Grows by one with every accepted reservation or cancellation' }),
-});
+// The seed's summary: the /v1 one without the limit per reservation (the seed's is always 10).
+const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation']);
 
 // Not blank, and no NUL (PostgreSQL text cannot hold it).
 const PartnerId = Type.String({
@@ -60,16 +54,8 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
   app.get('/reservations', { schema: { response: { 200: EventSummary, 404: ErrorBody } } }, async (_request, reply) => {
     const outcome = await reservations.getEventSummary(eventId);
     if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
-    const { summary } = outcome;
-    return {
-      eventId: summary.eventId,
-      name: summary.name,
-      totalSeats: summary.totalSeats,
-      availableSeats: summary.availableSeats,
-      reservedSeats: summary.reservedSeats,
-      reservationCount: summary.reservationCount,
-      version: summary.version,
-    };
+    const { maxSeatsPerReservation: _fixed, ...summary } = eventSummaryBody(outcome.summary);
+    return summary;
   });
 
   app.post(

@@ -10,7 +10,9 @@ export const EventSummaryBody = Type.Object({
   reservedSeats: Type.Integer({ description: 'Seats held by active reservations' }),
   reservationCount: Type.Integer({ description: 'Number of active reservations' }),
   maxSeatsPerReservation: Type.Integer(),
-  version: Type.Integer({ description: 'Grows by one with every accepted change; the ETag' }),
+  version: Type.Integer({
+    description: 'Grows by one with every accepted reservation, cancellation or update of the event; the ETag',
+  }),
 });
 
 export function eventSummaryBody(summary: EventSummary) {

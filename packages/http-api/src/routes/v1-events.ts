@@ -31,14 +31,22 @@ const messages = {
   ...pageQueryMessages,
 };
 
-const CreateEvent = Type.Object({
-  eventId: Type.Optional(Type.String({ pattern: EVENT_ID_PATTERN, description: 'Generated when absent' })),
-  name: Type.String({ minLength: 1, maxLength: MAX_EVENT_NAME_LENGTH }),
-  totalSeats: Type.Integer({ minimum: 0, maximum: MAX_TOTAL_SEATS }),
-  maxSeatsPerReservation: Type.Optional(
-    Type.Integer({ minimum: 1, maximum: MAX_SEATS_PER_RESERVATION_LIMIT, default: DEFAULT_MAX_SEATS_PER_RESERVATION }),
-  ),
-});
+// /v1 bodies refuse fields they do not know (a typo is an error, not a silently ignored field).
+const CreateEvent = Type.Object(
+  {
+    eventId: Type.Optional(Type.String({ pattern: EVENT_ID_PATTERN, description: 'Generated when absent' })),
+    name: Type.String({ minLength: 1, maxLength: MAX_EVENT_NAME_LENGTH }),
+    totalSeats: Type.Integer({ minimum: 0, maximum: MAX_TOTAL_SEATS }),
+    maxSeatsPerReservation: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_SEATS_PER_RESERVATION_LIMIT,
+        default: DEFAULT_MAX_SEATS_PER_RESERVATION,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const UpdateEvent = Type.Object(
   {
@@ -52,10 +60,13 @@ const UpdateEvent = Type.Object(
 const EventParams = Type.Object({ eventId: Type.String() });
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String()) });
 
-/** `"12"` (or `*`, any version) from an If-Match header; anything else matches no version. */
+/**
+ * The version an If-Match header asks for: one strong entity tag as the ETag gives it (`"12"`), or `*` for any.
+ * Anything else (a weak tag, which If-Match never matches, a list, garbage) matches no version.
+ */
 function expectedVersion(ifMatch: string | undefined): number | undefined | 'none' {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  const match = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(ifMatch);
+  const match = /^\s*"(\d{1,15})"\s*$/.exec(ifMatch);
   return match ? Number(match[1]) : 'none';
 }
 

@@ -10,10 +10,13 @@ const messages = {
   keyId: 'API key not found',
 };
 
-const CreatePartner = Type.Object({
-  partnerId: Type.String({ pattern: PARTNER_ID_PATTERN }),
-  name: Type.String({ minLength: 1, maxLength: MAX_PARTNER_NAME_LENGTH }),
-});
+const CreatePartner = Type.Object(
+  {
+    partnerId: Type.String({ pattern: PARTNER_ID_PATTERN }),
+    name: Type.String({ minLength: 1, maxLength: MAX_PARTNER_NAME_LENGTH }),
+  },
+  { additionalProperties: false },
+);
 
 const Created = Type.Object({ partnerId: Type.String(), name: Type.String(), apiKey: ApiKeyBody });
 const PartnerParams = Type.Object({ partnerId: Type.String() });

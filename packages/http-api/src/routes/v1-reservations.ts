@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyError } from 'fastify';
 import { MIN_SEATS_PER_RESERVATION, type ReservationService } from '@ticketboss/domain';
 import { partnerOf } from '../access.js';
 import { apiErrors, ErrorBody, sendError } from '../errors.js';
@@ -16,18 +17,27 @@ import {
 } from './schemas.js';
 
 const messages = {
-  seats: `seats must be a whole number from ${MIN_SEATS_PER_RESERVATION} up to the event's maxSeatsPerReservation`,
   status: 'status must be confirmed or cancelled',
   ...pageQueryMessages,
 };
 
-const Reserve = Type.Object({ seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION }) });
+// The partner is the key's: a partnerId (or any other field) in the body is refused, not ignored.
+const Reserve = Type.Object(
+  { seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION }) },
+  { additionalProperties: false },
+);
 const EventParams = Type.Object({ eventId: Type.String() });
 const ReservationParams = Type.Object({ reservationId: Type.String() });
 const ListQuery = Type.Object({
   status: Type.Optional(Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')])),
   ...PageQuery,
 });
+
+/** A body whose only fault is its `seats` value (present, but not a whole number of at least 1). */
+function isBadSeatCount(error: { validation?: FastifyError['validation']; validationContext?: string }): boolean {
+  const [first] = error.validation ?? [];
+  return error.validationContext === 'body' && first?.instancePath === '/seats';
+}
 
 /** A partner's reservations: made with its key, visible and cancellable only with its keys. */
 export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: ReservationService }> = async (
@@ -40,6 +50,8 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
     '/v1/events/:eventId/reservations',
     {
       config,
+      // A bad number of seats is answered in the handler, which knows the event and so can name its limit.
+      attachValidation: true,
       schema: {
         params: EventParams,
         body: Reserve,
@@ -48,10 +60,13 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
     },
     async (request, reply) => {
       const { partnerId } = partnerOf(request);
+      const invalid = request.validationError;
+      if (invalid && !isBadSeatCount(invalid)) throw invalid;
       const outcome = await reservations.reserveSeats({
         eventId: request.params.eventId,
         partnerId,
-        seats: request.body.seats,
+        // NaN is never a seat count: the use case answers with the event's limit (or that there is no event).
+        seats: invalid ? Number.NaN : request.body.seats,
       });
       if (outcome.kind === 'reserved') return reply.code(201).send(reservationBody(outcome.reservation));
       return sendError(reply, reserveErrorFor(outcome));
