@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, SETTINGS } from './config.js';
+import { repositoryRoot } from './testing/main-process.js';
 
 describe('loadConfig', () => {
   it('defaults to API keys on the seed routes, 50 requests/s with bursts of 100, no admin token, no Redis', () => {
@@ -42,5 +45,27 @@ describe('loadConfig', () => {
   ])('refuses %s=%j with one line naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name} must`));
+  });
+});
+
+describe('README.md', () => {
+  it('lists every setting, and only those, each with its default', async () => {
+    const readme = await readFile(join(repositoryRoot, 'README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('\n## Configuration\n'),
+      readme.indexOf('\n## ', readme.indexOf('\n## Configuration\n') + 5),
+    );
+    const rows = [...section.matchAll(/^\| `([A-Z_]+)` +\| (.+?) +\|/gm)].map((m) => [m[1]!, m[2]!] as const);
+    const expected = Object.values(SETTINGS).map(
+      (s) =>
+        [
+          s.variable,
+          s.defaultText === 'unset' || s.defaultText.includes('`') ? s.defaultText : `\`${s.defaultText}\``,
+        ] as const,
+    );
+    const byName = (a: readonly [string, string], b: readonly [string, string]) => a[0].localeCompare(b[0]);
+    expect([...rows].sort(byName).map(([name, fallback]) => [name, fallback.replace(/ \(.*\)$/, '')])).toEqual(
+      [...expected].sort(byName),
+    );
   });
 });
