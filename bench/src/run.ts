@@ -117,6 +117,15 @@ async function partnerTokens(url: string): Promise<string[]> {
   );
 }
 
+/** The lines of the API's /metrics that the churn moves: outcomes, commits and batch sizes, conflicts, pool. */
+async function scrapeMetrics(url: string): Promise<string[]> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
+  const wanted =
+    /^ticketboss_(reservations_total|cancellations_total|commit_batch_size_(sum|count)|version_conflicts_total|db_pool_connections)\b/;
+  return (await response.text()).split('\n').filter((line) => wanted.test(line));
+}
+
 async function startApi(databaseUrl: string, processes: number, logDir: string): Promise<Api> {
   const children: { child: ChildProcess; log: string }[] = [];
   const urls: string[] = [];
@@ -340,6 +349,7 @@ async function main(): Promise<void> {
       ceilings.push(await pgbenchCeiling(churnDb, workDir));
       churnsTwo.push(await load<ChurnResult>(churnPlan(two)));
     }
+    const churnMetrics = await scrapeMetrics(one.urls[0]!);
     const churnRss = await one.peakRssMb();
     const churnCommits = await one.stop();
     const churnTwoRss = await two.peakRssMb();
@@ -444,6 +454,7 @@ async function main(): Promise<void> {
         `${fmt(ratioTwo, 2)} (2 processes; rounds ${ratiosTwo.map((r) => fmt(r, 2)).join(', ')}); target >= 3`,
     ].join('\n');
     process.stdout.write(`${table}\n`);
+    process.stdout.write(`\n/metrics of the churn process (row 2) after its rounds:\n${churnMetrics.join('\n')}\n`);
     await mkdir(join(root, 'bench/results'), { recursive: true });
     await writeFile(join(root, 'bench/results/latest.json'), `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`\nwritten: bench/results/latest.json\n`);

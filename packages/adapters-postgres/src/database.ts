@@ -91,5 +91,24 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   });
   // Without a listener, an idle client's error (server restart, network cut) would crash the process.
   pool.on('error', options.onIdleClientError ?? (() => undefined));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<DatabaseHandle, pg.Pool>();
+
+export interface PoolStats {
+  /** Connections open, busy or idle. */
+  readonly total: number;
+  readonly idle: number;
+  /** Queries waiting for a connection. */
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** How busy a handle's connection pool is (for metrics); undefined for a handle not made by createDatabase. */
+export function poolStats(db: DatabaseHandle): PoolStats | undefined {
+  const pool = pools.get(db);
+  return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max };
 }

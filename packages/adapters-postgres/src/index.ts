@@ -1,4 +1,11 @@
-export { createDatabase, type Database, type DatabaseHandle, type DatabaseOptions } from './database.js';
+export {
+  createDatabase,
+  poolStats,
+  type Database,
+  type DatabaseHandle,
+  type DatabaseOptions,
+  type PoolStats,
+} from './database.js';
 export { createPostgresEventRepository, ensureEvent } from './event-repository.js';
 export { createPostgresPartnerRepository } from './partner-repository.js';
 export { findInvariantBreaches, type InvariantBreach } from './invariant.js';

@@ -44,6 +44,27 @@ describe('coalescer', () => {
     expect(coalescer.stats()).toMatchObject({ commits: 2, changesCommitted: 11, largestBatch: 10 });
   });
 
+  it('tells its observer the size of every commit and every version conflict, as they happen', async () => {
+    const repository = createInMemoryEventRepository([
+      { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 },
+    ]);
+    const sizes: number[] = [];
+    let conflicts = 0;
+    const coalescer = createCoalescer({
+      repository,
+      clock: { now: () => new Date() },
+      observer: { committed: (changes) => sizes.push(changes), conflicted: () => (conflicts += 1) },
+    });
+    repository.conflictNext('gig', 2);
+    await Promise.all([
+      coalescer.reserve(reservation(1), FAR),
+      ...Array.from({ length: 4 }, () => coalescer.reserve(reservation(1), FAR)),
+    ]);
+    expect(sizes).toEqual([1, 4]);
+    expect(conflicts).toBe(2);
+    expect(coalescer.stats()).toMatchObject({ commits: 2, changesCommitted: 5, versionConflicts: 2 });
+  });
+
   it('keeps events apart: a busy event does not hold up another', async () => {
     const { repository, coalescer } = setup();
     await Promise.all([coalescer.reserve(reservation(2, 'gig'), FAR), coalescer.reserve(reservation(3, 'other'), FAR)]);

@@ -47,6 +47,12 @@ export interface CoalescerStats {
   readonly largestBatch: number;
 }
 
+/** Told of every commit as it happens, for metrics (batch sizes); must not throw. */
+export interface CommitObserver {
+  committed(changes: number): void;
+  conflicted(): void;
+}
+
 export interface Coalescer {
   reserve(reservation: Reservation, deadline: number): Promise<ReserveDecision>;
   cancel(reservation: Reservation, deadline: number): Promise<CancelDecision>;
@@ -61,8 +67,13 @@ export interface Coalescer {
  * and re-plans, so a refusal is only ever decided on seats that were current when it was made. Per process; the
  * version guard keeps processes consistent with each other.
  */
-export function createCoalescer(deps: { repository: EventRepository; clock: Clock; timers?: Timers }): Coalescer {
-  const { repository, clock, timers } = deps;
+export function createCoalescer(deps: {
+  repository: EventRepository;
+  clock: Clock;
+  timers?: Timers;
+  observer?: CommitObserver;
+}): Coalescer {
+  const { repository, clock, timers, observer } = deps;
   const queues = new Map<string, EventQueue>();
   /** Wakes a request still queued at its deadline (behind a commit that hangs), to answer it `contended`. */
   const deadlineTimers = new Map<Waiting, () => void>();
@@ -169,6 +180,7 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
         });
         if (result.kind === 'version_conflict') {
           versionConflicts += 1;
+          observer?.conflicted();
           // Re-plan on what the failed commit saw, if it saw something newer; it is not a fresh read.
           const seen = result.current && result.current.version !== state.version ? result.current : undefined;
           state = queue.lastKnown = seen;
@@ -187,6 +199,7 @@ export function createCoalescer(deps: { repository: EventRepository; clock: Cloc
         }
         commits += 1;
         changesCommitted += accepted.length;
+        observer?.committed(accepted.length);
         committed = queue.lastKnown = result.event;
       }
       pending.forEach((waiting, index) => settle(waiting, plan.decisions[index]!, committed.availableSeats));

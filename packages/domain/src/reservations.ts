@@ -1,4 +1,10 @@
-import { createCoalescer, type CancelDecision, type CoalescerStats, type ReserveDecision } from './coalescer.js';
+import {
+  createCoalescer,
+  type CancelDecision,
+  type CoalescerStats,
+  type CommitObserver,
+  type ReserveDecision,
+} from './coalescer.js';
 import { isValidEventId, type EventSummary } from './event.js';
 import type { Clock, EventRepository, IdGenerator, Page, ReservationQuery, Timers } from './ports.js';
 import { createRecentReservations } from './recent-reservations.js';
@@ -43,6 +49,8 @@ export interface ReservationServiceDeps {
   readonly maxWaitMs: number;
   /** To answer a request still queued at its deadline even while the commit ahead of it hangs. */
   readonly timers?: Timers;
+  /** Told of each commit's size and each version conflict (metrics). */
+  readonly observer?: CommitObserver;
 }
 
 export interface ReservationService {
@@ -62,8 +70,8 @@ export interface ReservationService {
  * "insufficient seats" is only returned on seats that were current when it was decided.
  */
 export function createReservationService(deps: ReservationServiceDeps): ReservationService {
-  const { repository, clock, ids, maxWaitMs, timers } = deps;
-  const coalescer = createCoalescer({ repository, clock, timers });
+  const { repository, clock, ids, maxWaitMs, timers, observer } = deps;
+  const coalescer = createCoalescer({ repository, clock, timers, observer });
   const recent = createRecentReservations(RECENT_RESERVATIONS);
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
 

@@ -4,8 +4,11 @@ import type { EventService, PartnerService, ReservationService } from '@ticketbo
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { installAccessControl, type RateLimit } from './access.js';
 import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
+import type { Metrics } from './metrics.js';
+import type { ReadinessCheck } from './readiness.js';
 import { OneLinePerRequest } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { seedReservationRoutes, type SeedAuth } from './routes/reservations.js';
 import { eventRoutes } from './routes/v1-events.js';
 import { partnerRoutes } from './routes/v1-partners.js';
@@ -23,11 +26,17 @@ export interface AppDeps {
   readonly adminTokenHash: Buffer | undefined;
   /** Absent: requests are not rate limited. */
   readonly rateLimit?: RateLimit;
+  /** Absent: no /metrics. */
+  readonly metrics?: Metrics;
+  /** What /ready checks; absent (tests of HTTP alone): always ready. */
+  readonly readiness?: ReadinessCheck;
   /** Omit for no logging (tests). */
   readonly logger?: FastifyBaseLogger;
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const alwaysReady: ReadinessCheck = async () => ({ ready: true, checks: { database: 'ok', migrations: 'ok' } });
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -83,7 +92,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     rateLimit: deps.rateLimit,
   });
 
-  void app.register(healthRoutes);
+  const { metrics } = deps;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      metrics.observeRequest(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+    });
+    void app.register(metricsRoutes, { metrics });
+  }
+  void app.register(healthRoutes, { readiness: deps.readiness ?? alwaysReady });
   void app.register(seedReservationRoutes, {
     reservations: deps.reservations,
     eventId: deps.defaultEventId,

@@ -1,7 +1,7 @@
 /**
  * The one composition root: configuration, database, schema, seed data, use cases, HTTP, shutdown.
  */
-import { ensureEvent } from '@ticketboss/adapters-postgres';
+import { ensureEvent, poolStats, readMigrations } from '@ticketboss/adapters-postgres';
 import { DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -11,8 +11,10 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, prepareSchema, type OpenDatabase } from './database.js';
 import { addDemoPartner, firstStartBanner, prepareAdminToken, type DemoAccess } from './first-start.js';
+import { createMetrics } from './metrics.js';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedisRateLimiter } from './rate-limit-redis.js';
+import { createReadinessCheck } from './readiness.js';
 import { createServices, unrefTimers } from './services.js';
 
 function readConfigOrExit(): Config {
@@ -82,7 +84,9 @@ try {
   await prepareSchema(database.connectionString, config, logger);
   if (await ensureEvent(database.db, DEFAULT_EVENT)) logger.info(`created event ${DEFAULT_EVENT.eventId}`);
 
-  const services = createServices(database.db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers });
+  const db = database.db;
+  const metrics = createMetrics({ pool: () => poolStats(db), events: (query) => services.events.listEvents(query) });
+  const services = createServices(db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers, observer: metrics.commits });
   reservations = services.reservations;
   let demo: DemoAccess | undefined;
   if (!config.databaseUrl) demo = await prepareAdminToken(config.dataDir, config.adminToken);
@@ -97,6 +101,9 @@ try {
   rateLimit = createRateLimit(config);
   const server = buildApp({
     ...services,
+    reservations: metrics.instrument(services.reservations),
+    metrics,
+    readiness: createReadinessCheck(db, (await readMigrations()).files),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: config.auth,
     adminTokenHash: adminToken ? sha256(adminToken) : undefined,

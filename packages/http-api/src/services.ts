@@ -9,6 +9,7 @@ import {
   createPartnerService,
   createReservationService,
   type Clock,
+  type CommitObserver,
   type EventService,
   type PartnerService,
   type ReservationService,
@@ -34,7 +35,10 @@ export const unrefTimers: Timers = {
 };
 
 /** The use cases on PostgreSQL, wired the same way for the server, the command line and the tests. */
-export function createServices(db: DatabaseHandle, options: { maxWaitMs: number; timers?: Timers }): Services {
+export function createServices(
+  db: DatabaseHandle,
+  options: { maxWaitMs: number; timers?: Timers; observer?: CommitObserver },
+): Services {
   const repository = createPostgresEventRepository(db);
   return {
     reservations: createReservationService({
@@ -43,6 +47,7 @@ export function createServices(db: DatabaseHandle, options: { maxWaitMs: number;
       ids: { reservationId: randomUUID },
       maxWaitMs: options.maxWaitMs,
       timers: options.timers,
+      observer: options.observer,
     }),
     events: createEventService({ events: repository, newEventId: randomUUID }),
     partners: createPartnerService({

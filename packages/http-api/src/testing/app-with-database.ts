@@ -1,10 +1,18 @@
-import { createDatabase, ensureEvent, findInvariantBreaches } from '@ticketboss/adapters-postgres';
+import {
+  createDatabase,
+  ensureEvent,
+  findInvariantBreaches,
+  poolStats,
+  readMigrations,
+} from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { DEFAULT_EVENT } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { RateLimit } from '../access.js';
 import { sha256 } from '../api-keys.js';
 import { buildApp } from '../app.js';
+import { createMetrics } from '../metrics.js';
+import { createReadinessCheck } from '../readiness.js';
 import type { SeedAuth } from '../routes/reservations.js';
 import { createServices, type Services } from '../services.js';
 
@@ -43,10 +51,14 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     ? database.db
     : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
   await ensureEvent(pool, DEFAULT_EVENT);
-  const services = createServices(pool, { maxWaitMs: options.maxWaitMs ?? 2000 });
+  const metrics = createMetrics({ pool: () => poolStats(pool), events: (query) => services.events.listEvents(query) });
+  const services = createServices(pool, { maxWaitMs: options.maxWaitMs ?? 2000, observer: metrics.commits });
   const adminToken = options.adminToken === undefined ? TEST_ADMIN_TOKEN : options.adminToken;
   const app = buildApp({
     ...services,
+    reservations: metrics.instrument(services.reservations),
+    metrics,
+    readiness: createReadinessCheck(pool, (await readMigrations()).files),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: options.seedAuth ?? 'none',
     adminTokenHash: adminToken === null ? undefined : sha256(adminToken),

@@ -1,0 +1,128 @@
+import type { PoolStats } from '@ticketboss/adapters-postgres';
+import type { CommitObserver, EventSummary, Page, PagePosition, ReservationService } from '@ticketboss/domain';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricsSources {
+  /** The API's database pool. */
+  readonly pool?: () => PoolStats | undefined;
+  /** Events, page by page, for their available seats (read when scraped). */
+  readonly events?: (query: { limit: number; after?: PagePosition }) => Promise<Page<EventSummary>>;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** For the reservation service: the size of each coalesced commit and each version conflict. */
+  readonly commits: CommitObserver;
+  /** The same service, counting what it decides. */
+  instrument(reservations: ReservationService): ReservationService;
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
+/** At most this many events get a seats gauge; a scrape reads them in pages of 100. */
+const MAX_EVENTS_SCRAPED = 1000;
+
+/**
+ * Prometheus metrics of one API process: requests by route and status, reservation and cancellation outcomes,
+ * coalesced batch sizes and version conflicts, pool usage, available seats per event, and Node's own.
+ */
+export function createMetrics(sources: MetricsSources = {}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'ticketboss_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ticketboss_http_request_duration_seconds',
+    help: 'Time from request to response, by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const reservations = new Counter({
+    name: 'ticketboss_reservations_total',
+    help: 'Reservation requests decided, by outcome (reserved, insufficient_seats, contended, invalid_seats, ...)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const cancellations = new Counter({
+    name: 'ticketboss_cancellations_total',
+    help: 'Cancellation requests decided, by outcome (cancelled, already_cancelled, not_found, contended)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: 'ticketboss_commit_batch_size',
+    help: 'Changes (reservations and cancellations) applied by one coalesced commit',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  const conflicts = new Counter({
+    name: 'ticketboss_version_conflicts_total',
+    help: 'Commits that found the event changed (another process wrote) and were planned again',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ticketboss_db_pool_connections',
+    help: 'Database pool of this process: open, idle and max connections, and queries waiting for one',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const stats = sources.pool?.();
+      if (!stats) return;
+      this.set({ state: 'open' }, stats.total);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+      this.set({ state: 'max' }, stats.max);
+    },
+  });
+  new Gauge({
+    name: 'ticketboss_event_available_seats',
+    help: 'Seats available per event, read when scraped',
+    labelNames: ['event_id'] as const,
+    registers: [registry],
+    async collect() {
+      if (!sources.events) return;
+      this.reset();
+      let after: PagePosition | undefined;
+      for (let seen = 0; seen < MAX_EVENTS_SCRAPED;) {
+        const page = await sources.events({ limit: 100, after });
+        for (const event of page.items) this.set({ event_id: event.eventId }, event.availableSeats);
+        seen += page.items.length;
+        if (!page.next) break;
+        after = page.next;
+      }
+    },
+  });
+
+  return {
+    registry,
+    commits: {
+      committed: (changes) => batchSize.observe(changes),
+      conflicted: () => conflicts.inc(),
+    },
+    instrument(service) {
+      return {
+        ...service,
+        async reserveSeats(command) {
+          const outcome = await service.reserveSeats(command);
+          reservations.inc({ outcome: outcome.kind });
+          return outcome;
+        },
+        async cancelReservation(command) {
+          const outcome = await service.cancelReservation(command);
+          cancellations.inc({ outcome: outcome.kind });
+          return outcome;
+        },
+      };
+    },
+    observeRequest(method, route, status, seconds) {
+      const labels = { method, route, status: String(status) };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { createDatabase } from '@ticketboss/adapters-postgres';
+import type { MigrationFile } from '@ticketboss/adapters-postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createReadinessCheck } from './readiness.js';
+import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+
+let t: AppWithDatabase;
+
+beforeAll(async () => {
+  t = await createAppWithDatabase({ seedAuth: 'none' });
+});
+afterAll(() => t.close());
+
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+
+/** The value of one sample line of the exposition, or undefined when it is not there. */
+function sample(text: string, line: string): number | undefined {
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+describe('/metrics', () => {
+  it('needs the admin token', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    const token = await t.createPartner('metrics-reader');
+    const asPartner = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(asPartner.statusCode).toBe(403);
+  });
+
+  it('counts requests, outcomes, batch sizes, pool usage and seats per event, moving as requests are served', async () => {
+    const scrape = async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/metrics', headers: admin });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      return response.body;
+    };
+    const before = await scrape();
+    const reserve = (seats: number) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/reservations',
+        headers: { 'content-type': 'application/json' },
+        payload: { partnerId: 'metrics', seats },
+      });
+    const made = await Promise.all(Array.from({ length: 5 }, () => reserve(2)));
+    expect(made.map((r) => r.statusCode)).toEqual([201, 201, 201, 201, 201]);
+    expect((await reserve(11)).statusCode).toBe(400);
+    const { reservationId } = made[0]!.json<{ reservationId: string }>();
+    expect((await t.app.inject({ method: 'DELETE', url: `/reservations/${reservationId}` })).statusCode).toBe(204);
+
+    const after = await scrape();
+    const grew = (line: string) => (sample(after, line) ?? 0) - (sample(before, line) ?? 0);
+    expect(grew('ticketboss_reservations_total{outcome="reserved"}')).toBe(5);
+    expect(grew('ticketboss_cancellations_total{outcome="cancelled"}')).toBe(1);
+    expect(grew('ticketboss_http_requests_total{method="POST",route="/reservations",status="201"}')).toBe(5);
+    expect(grew('ticketboss_http_requests_total{method="POST",route="/reservations",status="400"}')).toBe(1);
+    expect(
+      grew('ticketboss_http_request_duration_seconds_count{method="POST",route="/reservations",status="201"}'),
+    ).toBe(5);
+    // Six changes committed, in however many coalesced commits.
+    expect(grew('ticketboss_commit_batch_size_sum')).toBe(6);
+    expect(grew('ticketboss_commit_batch_size_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'ticketboss_event_available_seats{event_id="node-meetup-2025"}')).toBe(492);
+    expect(sample(after, 'ticketboss_db_pool_connections{state="max"}')).toBeGreaterThan(0);
+    expect(sample(after, 'ticketboss_db_pool_connections{state="open"}')).toBeGreaterThanOrEqual(1);
+    expect(after).toContain('ticketboss_version_conflicts_total');
+    expect(after).toContain('process_cpu_seconds_total');
+  });
+});
+
+describe('/ready', () => {
+  it('answers 200 while the database answers and nothing is pending', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/ready' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok' } });
+  });
+
+  it('is not ready while a migration is pending, naming it', async () => {
+    const pending: MigrationFile = { name: '9999_future.sql', sql: 'SELECT 1', checksum: 'f'.repeat(64) };
+    const check = createReadinessCheck(t.database.db, [pending]);
+    expect(await check()).toEqual({
+      ready: false,
+      checks: { database: 'ok', migrations: 'pending: 9999_future.sql' },
+    });
+  });
+
+  it('is not ready while the database does not answer, within its time limit', async () => {
+    const nowhere = createDatabase({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
+    try {
+      const started = performance.now();
+      expect(await createReadinessCheck(nowhere, [], 500)()).toEqual({
+        ready: false,
+        checks: { database: 'unreachable', migrations: 'unknown' },
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await nowhere.destroy();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import { findPendingMigrations, MigrationError, type DatabaseHandle } from '@ticketboss/adapters-postgres';
+import type { MigrationFile } from '@ticketboss/adapters-postgres';
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: {
+    readonly database: 'ok' | 'unreachable';
+    /** `ok`, or what is wrong: pending files by name, a changed checksum, or `unknown` without a database. */
+    readonly migrations: string;
+  };
+}
+
+export type ReadinessCheck = () => Promise<ReadinessReport>;
+
+/**
+ * Ready when the database answers within `timeoutMs` and every migration this build knows is applied (with the
+ * checksum it has): the same conditions start-up insists on, checked again on every probe, since a database can
+ * go away, or be migrated ahead of or behind this process, while it runs.
+ */
+export function createReadinessCheck(
+  db: DatabaseHandle,
+  files: readonly MigrationFile[],
+  timeoutMs = 2000,
+): ReadinessCheck {
+  return async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      const pending = await Promise.race([findPendingMigrations(db, files), timeout]);
+      if (pending === 'timeout') return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
+      if (pending.length === 0) return { ready: true, checks: { database: 'ok', migrations: 'ok' } };
+      const names = pending.map((file) => file.name).join(', ');
+      return { ready: false, checks: { database: 'ok', migrations: `pending: ${names}` } };
+    } catch (error) {
+      if (error instanceof MigrationError) {
+        return { ready: false, checks: { database: 'ok', migrations: error.message } };
+      }
+      return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
