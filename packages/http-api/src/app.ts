@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { installAccessControl, type RateLimit } from './access.js';
 import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
 import type { Metrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
 import type { ReadinessCheck } from './readiness.js';
 import { OneLinePerRequest } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
@@ -91,6 +92,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     adminTokenHash: deps.adminTokenHash,
     rateLimit: deps.rateLimit,
   });
+  registerOpenApi(app);
 
   const { metrics } = deps;
   if (metrics) {

@@ -6,9 +6,16 @@ import {
   MIN_SEATS_PER_RESERVATION,
   type ReservationService,
 } from '@ticketboss/domain';
-import { apiErrors, ErrorBody, sendError } from '../errors.js';
+import { apiErrors, invalidField, sendError } from '../errors.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
-import { EventSummaryBody, eventSummaryBody } from './schemas.js';
+import {
+  contendedResponse,
+  described,
+  errorResponse,
+  EventSummaryBody,
+  eventSummaryBody,
+  missingField,
+} from './schemas.js';
 
 /** `api-key`: POST and DELETE need a partner's key (the default). `none`: the seed's open behaviour. */
 export type SeedAuth = 'api-key' | 'none';
@@ -21,7 +28,19 @@ export interface SeedReservationRoutesOptions {
 }
 
 // The seed's summary: the /v1 one without the limit per reservation (the seed's is always 10).
-const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation']);
+const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation'], {
+  examples: [
+    {
+      eventId: 'node-meetup-2025',
+      name: 'Node.js Meet-up',
+      totalSeats: 500,
+      availableSeats: 497,
+      reservedSeats: 3,
+      reservationCount: 1,
+      version: 1,
+    },
+  ],
+});
 
 // Not blank, and no NUL (PostgreSQL text cannot hold it).
 const PartnerId = Type.String({
@@ -32,17 +51,28 @@ const PartnerId = Type.String({
 const Seats = Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION, maximum: DEFAULT_MAX_SEATS_PER_RESERVATION });
 
 // Property order matters: with both fields missing, the first one is named.
-const OpenReserveBody = Type.Object({ partnerId: PartnerId, seats: Seats });
+const OpenReserveBody = Type.Object(
+  { partnerId: PartnerId, seats: Seats },
+  { examples: [{ partnerId: 'demo', seats: 3 }] },
+);
 // With API keys the partner is the key's; a partnerId sent anyway must be that partner.
-const KeyedReserveBody = Type.Object({ partnerId: Type.Optional(PartnerId), seats: Seats });
+const KeyedReserveBody = Type.Object(
+  { partnerId: Type.Optional(PartnerId), seats: Seats },
+  { examples: [{ seats: 3 }, { partnerId: 'demo', seats: 3 }] },
+);
 
-const Reserved = Type.Object({
-  reservationId: Type.String({ format: 'uuid' }),
-  seats: Type.Integer(),
-  status: Type.Literal('confirmed'),
-});
+const Reserved = Type.Object(
+  {
+    reservationId: Type.String({ format: 'uuid' }),
+    seats: Type.Integer(),
+    status: Type.Literal('confirmed'),
+  },
+  { examples: [{ reservationId: '3f2c9a4e-8b1d-4c6e-9f0a-2d7b5e1c8a36', seats: 3, status: 'confirmed' }] },
+);
 
-const ReservationParams = Type.Object({ reservationId: Type.String() });
+const ReservationParams = Type.Object({ reservationId: Type.String({ description: 'The id the reservation got' }) });
+
+const tags = ['Seed'];
 
 /** The seed's routes, as the seed documents them, on one default event. */
 export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRoutesOptions> = async (
@@ -51,20 +81,59 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
 ) => {
   const access = auth === 'api-key' ? ('partner' as const) : ('open' as const);
 
-  app.get('/reservations', { schema: { response: { 200: EventSummary, 404: ErrorBody } } }, async (_request, reply) => {
-    const outcome = await reservations.getEventSummary(eventId);
-    if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
-    const { maxSeatsPerReservation: _fixed, ...summary } = eventSummaryBody(outcome.summary);
-    return summary;
-  });
+  app.get(
+    '/reservations',
+    {
+      schema: {
+        tags,
+        operationId: 'getDefaultEventSummary',
+        summary: "The default event's seats",
+        description: '`reservationCount` counts active reservations, `reservedSeats` the seats they hold.',
+        response: {
+          200: described(EventSummary, 'The summary of the default event'),
+          404: errorResponse('The default event does not exist', apiErrors.eventNotFound),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const outcome = await reservations.getEventSummary(eventId);
+      if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
+      const { maxSeatsPerReservation: _fixed, ...summary } = eventSummaryBody(outcome.summary);
+      return summary;
+    },
+  );
 
   app.post(
     '/reservations',
     {
       config: { access },
       schema: {
+        tags,
+        operationId: 'reserveOnDefaultEvent',
+        summary: 'Reserve seats on the default event',
+        description:
+          auth === 'api-key'
+            ? "The partner is the API key's: `partnerId` may be left out, and must be that partner if sent."
+            : 'No API keys (`TICKETBOSS_AUTH=none`): the partner is the `partnerId` of the body.',
         body: auth === 'api-key' ? KeyedReserveBody : OpenReserveBody,
-        response: { 201: Reserved, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+        response: {
+          201: described(Reserved, "Reserved: the seats are the partner's"),
+          400: errorResponse(
+            'The body is not valid: the message names the field',
+            missingField('seats'),
+            invalidField('seats'),
+            invalidField('partnerId'),
+            { code: 'VALIDATION_ERROR', message: 'body must be a JSON object' },
+          ),
+          403: errorResponse(
+            "Not a partner's API key, or a partnerId other than the key's",
+            apiErrors.partnerOnly,
+            apiErrors.otherPartner,
+          ),
+          404: errorResponse('The default event does not exist', apiErrors.eventNotFound),
+          409: errorResponse('Not enough seats left: nothing was reserved', apiErrors.insufficientSeats),
+          503: contendedResponse,
+        },
       },
     },
     async (request, reply) => {
@@ -91,11 +160,22 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
     {
       config: { access },
       schema: {
+        tags,
+        operationId: 'cancelOnDefaultEvent',
+        summary: 'Cancel a reservation of the default event',
+        description:
+          auth === 'api-key'
+            ? "A partner cancels only its own reservations; anyone else's answers 404, as a missing one would."
+            : 'No API keys (`TICKETBOSS_AUTH=none`): any reservation of the default event.',
         params: ReservationParams,
         response: {
           204: Type.Null({ description: 'Cancelled; the seats are back in the pool' }),
-          404: ErrorBody,
-          503: ErrorBody,
+          404: errorResponse(
+            "No such reservation of the default event (or not the partner's), or already cancelled",
+            apiErrors.reservationNotFound,
+            apiErrors.reservationAlreadyCancelled,
+          ),
+          503: contendedResponse,
         },
       },
     },

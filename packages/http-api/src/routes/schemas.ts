@@ -1,19 +1,61 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { EventSummary, Reservation, StoredApiKey } from '@ticketboss/domain';
 import { visiblePrefix } from '../api-keys.js';
+import { apiErrors, type ApiError, type ErrorBody } from '../errors.js';
 
-export const EventSummaryBody = Type.Object({
-  eventId: Type.String(),
-  name: Type.String(),
-  totalSeats: Type.Integer(),
-  availableSeats: Type.Integer(),
-  reservedSeats: Type.Integer({ description: 'Seats held by active reservations' }),
-  reservationCount: Type.Integer({ description: 'Number of active reservations' }),
-  maxSeatsPerReservation: Type.Integer(),
-  version: Type.Integer({
-    description: 'Grows by one with every accepted reservation, cancellation or update of the event; the ETag',
-  }),
+/**
+ * An error answer in a route's schema: the shared ErrorBody (serialized as any error is), what the status means on
+ * this route, and an example of each error it can be, for the OpenAPI document.
+ */
+export function errorResponse(description: string, ...errors: readonly Pick<ApiError, 'code' | 'message'>[]) {
+  const examples = errors.map(({ code, message }): ErrorBody => ({ error: message, code }));
+  return Type.Unsafe<ErrorBody>(Type.Ref('ErrorBody', { description, examples }));
+}
+
+/** The 503 of the routes that reserve or cancel. */
+export const contendedResponse = errorResponse(
+  'The event is too busy to decide within the configured wait: nothing changed, safe to retry',
+  apiErrors.contended,
+);
+
+/** A 400 `VALIDATION_ERROR` as the error handler words it for a missing field. */
+export const missingField = (field: string): ApiError => ({
+  status: 400,
+  code: 'VALIDATION_ERROR',
+  message: `${field} is required`,
 });
+
+/** A schema as is, with what it means as the answer of one route (the OpenAPI response's description). */
+export const described = <T extends TSchema>(schema: T, description: string): T => ({ ...schema, description });
+
+export const EventSummaryBody = Type.Object(
+  {
+    eventId: Type.String(),
+    name: Type.String(),
+    totalSeats: Type.Integer(),
+    availableSeats: Type.Integer(),
+    reservedSeats: Type.Integer({ description: 'Seats held by active reservations' }),
+    reservationCount: Type.Integer({ description: 'Number of active reservations' }),
+    maxSeatsPerReservation: Type.Integer(),
+    version: Type.Integer({
+      description: 'Grows by one with every accepted reservation, cancellation or update of the event; the ETag',
+    }),
+  },
+  {
+    examples: [
+      {
+        eventId: 'jazz-night',
+        name: 'Jazz night',
+        totalSeats: 100,
+        availableSeats: 98,
+        reservedSeats: 2,
+        reservationCount: 1,
+        maxSeatsPerReservation: 4,
+        version: 1,
+      },
+    ],
+  },
+);
 
 export function eventSummaryBody(summary: EventSummary) {
   return {
@@ -28,14 +70,28 @@ export function eventSummaryBody(summary: EventSummary) {
   };
 }
 
-export const ReservationBody = Type.Object({
-  reservationId: Type.String({ format: 'uuid' }),
-  eventId: Type.String(),
-  partnerId: Type.String(),
-  seats: Type.Integer(),
-  status: Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')]),
-  createdAt: Type.String({ format: 'date-time' }),
-});
+export const ReservationBody = Type.Object(
+  {
+    reservationId: Type.String({ format: 'uuid' }),
+    eventId: Type.String(),
+    partnerId: Type.String(),
+    seats: Type.Integer(),
+    status: Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')]),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  {
+    examples: [
+      {
+        reservationId: '3f2c9a4e-8b1d-4c6e-9f0a-2d7b5e1c8a36',
+        eventId: 'jazz-night',
+        partnerId: 'acme',
+        seats: 2,
+        status: 'confirmed',
+        createdAt: '2025-11-25T11:38:19.016Z',
+      },
+    ],
+  },
+);
 
 export function reservationBody(reservation: Reservation) {
   return {
@@ -48,13 +104,26 @@ export function reservationBody(reservation: Reservation) {
   };
 }
 
-export const ApiKeyBody = Type.Object({
-  id: Type.String(),
-  partnerId: Type.String(),
-  prefix: Type.String({ description: 'The start of the token: safe to show and log, to tell keys apart' }),
-  token: Type.String({ description: 'Shown once, now; only its hash is kept' }),
-  createdAt: Type.String({ format: 'date-time' }),
-});
+export const apiKeyExample = {
+  id: 'k3v9q2m7x1b8n4c6',
+  partnerId: 'acme',
+  prefix: 'tb_k3v9q2m7x1b8n4c6_',
+  token: 'tb_k3v9q2m7x1b8n4c6_Wq3xZ0vN8pL2rT6yH1sD4fG7jK9mB5cV0aE3uI8oP2w',
+  createdAt: '2025-11-25T11:38:19.016Z',
+};
+
+export const ApiKeyBody = Type.Object(
+  {
+    id: Type.String(),
+    partnerId: Type.String(),
+    prefix: Type.String({ description: 'The start of the token: safe to show and log, to tell keys apart' }),
+    token: Type.String({ description: 'Shown once, now; only its hash is kept' }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  {
+    examples: [apiKeyExample],
+  },
+);
 
 export function apiKeyBody(key: StoredApiKey, token: string) {
   return {
@@ -67,17 +136,22 @@ export function apiKeyBody(key: StoredApiKey, token: string) {
 }
 
 export const pageOf = <T extends TSchema>(item: T) =>
-  Type.Object({
-    items: Type.Array(item),
-    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
-  });
+  Type.Object(
+    {
+      items: Type.Array(item),
+      nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page' }),
+    },
+    { examples: [{ items: Array.isArray(item.examples) ? item.examples : [], nextCursor: null }] },
+  );
 
 export const DEFAULT_PAGE_SIZE = 20;
 
 /** Query strings are text and the API never coerces types: `limit` is matched as digits, 1 to 100. */
 export const PageQuery = {
   limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1 to 100, default 20' })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 512, description: 'The nextCursor of the previous page, as is' }),
+  ),
 };
 
 export const pageQueryMessages = {

@@ -10,16 +10,19 @@ import {
   type EventSummary,
 } from '@ticketboss/domain';
 import type { FastifyReply } from 'fastify';
-import { apiErrors, ErrorBody, invalidField, sendError } from '../errors.js';
+import { apiErrors, invalidField, sendError } from '../errors.js';
 import {
   decodeCursor,
+  described,
   encodeCursor,
+  errorResponse,
   EventSummaryBody,
   eventSummaryBody,
   pageOf,
   PageQuery,
   pageQueryMessages,
   pageSize,
+  missingField,
 } from './schemas.js';
 
 const messages = {
@@ -45,7 +48,10 @@ const CreateEvent = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ eventId: 'jazz-night', name: 'Jazz night', totalSeats: 100, maxSeatsPerReservation: 4 }],
+  },
 );
 
 const UpdateEvent = Type.Object(
@@ -54,11 +60,19 @@ const UpdateEvent = Type.Object(
     totalSeats: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TOTAL_SEATS })),
   },
   // maxSeatsPerReservation is fixed at creation: sending it (or anything unknown) is refused, not ignored.
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ totalSeats: 120 }, { name: 'Jazz night (late show)' }] },
 );
 
-const EventParams = Type.Object({ eventId: Type.String() });
-const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String()) });
+const EventParams = Type.Object({ eventId: Type.String({ examples: ['jazz-night'] }) });
+const IfMatch = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({ description: 'The version the change is meant for, as the ETag gives it ("12"), or *' }),
+  ),
+});
+
+const tags = ['Events'];
+const etag = 'With `ETag: "<version>"`';
+const eventNotFound = errorResponse('No event has this id', apiErrors.eventNotFound);
 
 /**
  * The version an If-Match header asks for: one strong entity tag as the ETag gives it (`"12"`), or `*` for any.
@@ -83,7 +97,23 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventService }> = 
     '/v1/events',
     {
       config: admin,
-      schema: { body: CreateEvent, response: { 201: EventSummaryBody, 400: ErrorBody, 409: ErrorBody } },
+      schema: {
+        tags,
+        operationId: 'createEvent',
+        summary: 'Create an event',
+        description: 'The id is a UUID if absent. `maxSeatsPerReservation` (1-1000, default 10) is fixed at creation.',
+        body: CreateEvent,
+        response: {
+          201: described(EventSummaryBody, `Created: the event's summary. ${etag}`),
+          400: errorResponse(
+            'The body is not valid: the message names the field',
+            missingField('totalSeats'),
+            invalidField('eventId', messages),
+            { code: 'VALIDATION_ERROR', message: 'capacity cannot be set here' },
+          ),
+          409: errorResponse('An event with this id exists', apiErrors.eventAlreadyExists),
+        },
+      },
     },
     async (request, reply) => {
       const { maxSeatsPerReservation = DEFAULT_MAX_SEATS_PER_RESERVATION, ...rest } = request.body;
@@ -104,10 +134,30 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventService }> = 
     {
       config: admin,
       schema: {
+        tags,
+        operationId: 'updateEvent',
+        summary: "Change an event's name or total seats",
+        description:
+          'Reserved seats stay reserved and available seats move with the total; one change of `version`. ' +
+          '`If-Match` is optional: with it, the change applies only to that version.',
         params: EventParams,
         headers: IfMatch,
         body: UpdateEvent,
-        response: { 200: EventSummaryBody, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 412: ErrorBody },
+        response: {
+          200: described(EventSummaryBody, `Changed: the event's summary. ${etag}`),
+          400: errorResponse(
+            'The body or If-Match is not valid: the message names the field',
+            { ...invalidField('body', messages), message: 'body must set name or totalSeats' },
+            invalidField('totalSeats', messages),
+            { code: 'VALIDATION_ERROR', message: 'maxSeatsPerReservation cannot be set here' },
+          ),
+          404: eventNotFound,
+          409: errorResponse('`totalSeats` below the seats already reserved', {
+            code: 'SEATS_BELOW_RESERVED',
+            message: 'totalSeats cannot be below the 12 seats already reserved',
+          }),
+          412: errorResponse('The event is not at the version in If-Match', apiErrors.versionMismatch),
+        },
       },
     },
     async (request, reply) => {
@@ -141,7 +191,21 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventService }> = 
     '/v1/events',
     {
       config: any,
-      schema: { querystring: Type.Object(PageQuery), response: { 200: pageOf(EventSummaryBody), 400: ErrorBody } },
+      schema: {
+        tags,
+        operationId: 'listEvents',
+        summary: 'List events',
+        description: 'In id order, a page at a time.',
+        querystring: Type.Object(PageQuery),
+        response: {
+          200: described(pageOf(EventSummaryBody), 'A page of events'),
+          400: errorResponse(
+            '`limit` or `cursor` is not valid',
+            invalidField('limit', messages),
+            invalidField('cursor', messages),
+          ),
+        },
+      },
     },
     async (request) => {
       const page = await events.listEvents({
@@ -154,7 +218,16 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ events: EventService }> = 
 
   app.get(
     '/v1/events/:eventId',
-    { config: any, schema: { params: EventParams, response: { 200: EventSummaryBody, 404: ErrorBody } } },
+    {
+      config: any,
+      schema: {
+        tags,
+        operationId: 'getEvent',
+        summary: 'Get an event',
+        params: EventParams,
+        response: { 200: described(EventSummaryBody, `The event's summary. ${etag}`), 404: eventNotFound },
+      },
+    },
     async (request, reply) => {
       const summary = await events.getEvent(request.params.eventId);
       return summary ? sendSummary(reply, summary) : sendError(reply, apiErrors.eventNotFound);

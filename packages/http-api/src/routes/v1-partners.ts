@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { MAX_PARTNER_NAME_LENGTH, PARTNER_ID_PATTERN, type PartnerService } from '@ticketboss/domain';
-import { apiErrors, ErrorBody, invalidField, sendError } from '../errors.js';
-import { ApiKeyBody, apiKeyBody } from './schemas.js';
+import { apiErrors, invalidField, sendError } from '../errors.js';
+import { ApiKeyBody, apiKeyBody, apiKeyExample, described, errorResponse, missingField } from './schemas.js';
 
 const messages = {
   partnerId: 'partnerId must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
@@ -15,12 +15,21 @@ const CreatePartner = Type.Object(
     partnerId: Type.String({ pattern: PARTNER_ID_PATTERN }),
     name: Type.String({ minLength: 1, maxLength: MAX_PARTNER_NAME_LENGTH }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ partnerId: 'acme', name: 'Acme Tickets' }] },
 );
 
-const Created = Type.Object({ partnerId: Type.String(), name: Type.String(), apiKey: ApiKeyBody });
-const PartnerParams = Type.Object({ partnerId: Type.String() });
-const KeyParams = Type.Object({ partnerId: Type.String(), keyId: Type.String() });
+const Created = Type.Object(
+  { partnerId: Type.String(), name: Type.String(), apiKey: ApiKeyBody },
+  { examples: [{ partnerId: 'acme', name: 'Acme Tickets', apiKey: apiKeyExample }] },
+);
+const PartnerId = Type.String({ examples: ['acme'] });
+const PartnerParams = Type.Object({ partnerId: PartnerId });
+const KeyParams = Type.Object({
+  partnerId: PartnerId,
+  keyId: Type.String({ description: 'The `id` of the key', examples: ['k3v9q2m7x1b8n4c6'] }),
+});
+
+const tags = ['Partners'];
 
 /** Admin: partners and their API keys. */
 export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService }> = async (app, { partners }) => {
@@ -28,7 +37,25 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
 
   app.post(
     '/v1/partners',
-    { config, schema: { body: CreatePartner, response: { 201: Created, 400: ErrorBody, 409: ErrorBody } } },
+    {
+      config,
+      schema: {
+        tags,
+        operationId: 'createPartner',
+        summary: 'Create a partner and its first API key',
+        description: 'The token is shown once, in this answer; only its hash is kept.',
+        body: CreatePartner,
+        response: {
+          201: described(Created, 'Created, with its first API key'),
+          400: errorResponse(
+            'The body is not valid: the message names the field',
+            missingField('name'),
+            invalidField('partnerId', messages),
+          ),
+          409: errorResponse('A partner with this id exists', apiErrors.partnerAlreadyExists),
+        },
+      },
+    },
     async (request, reply) => {
       const outcome = await partners.createPartner(request.body);
       switch (outcome.kind) {
@@ -48,7 +75,20 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
 
   app.post(
     '/v1/partners/:partnerId/keys',
-    { config, schema: { params: PartnerParams, response: { 201: ApiKeyBody, 404: ErrorBody } } },
+    {
+      config,
+      schema: {
+        tags,
+        operationId: 'createApiKey',
+        summary: 'Give a partner a new API key',
+        description: 'For rotation: the old keys keep working until they are revoked. The token is shown once.',
+        params: PartnerParams,
+        response: {
+          201: described(ApiKeyBody, 'The new key'),
+          404: errorResponse('No partner has this id', apiErrors.partnerNotFound),
+        },
+      },
+    },
     async (request, reply) => {
       const outcome = await partners.issueKey(request.params.partnerId);
       if (outcome.kind === 'partner_not_found') return sendError(reply, apiErrors.partnerNotFound);
@@ -61,8 +101,15 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
     {
       config,
       schema: {
+        tags,
+        operationId: 'revokeApiKey',
+        summary: 'Revoke an API key',
+        description: 'The key stops working at once, in every API process. Revoking it again answers 204 again.',
         params: KeyParams,
-        response: { 204: Type.Null({ description: 'Revoked: the key stops working at once' }), 404: ErrorBody },
+        response: {
+          204: Type.Null({ description: 'Revoked: the key stops working at once' }),
+          404: errorResponse("No such key, or another partner's", apiErrors.apiKeyNotFound),
+        },
       },
     },
     async (request, reply) => {

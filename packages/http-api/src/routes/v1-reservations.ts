@@ -3,11 +3,15 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyError } from 'fastify';
 import { MIN_SEATS_PER_RESERVATION, type ReservationService } from '@ticketboss/domain';
 import { partnerOf } from '../access.js';
-import { apiErrors, ErrorBody, sendError } from '../errors.js';
+import { apiErrors, invalidField, sendError } from '../errors.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
 import {
+  contendedResponse,
   decodeCursor,
+  described,
   encodeCursor,
+  errorResponse,
+  missingField,
   pageOf,
   PageQuery,
   pageQueryMessages,
@@ -23,15 +27,27 @@ const messages = {
 
 // The partner is the key's: a partnerId (or any other field) in the body is refused, not ignored.
 const Reserve = Type.Object(
-  { seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION }) },
-  { additionalProperties: false },
+  {
+    seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION, description: "1 to the event's maxSeatsPerReservation" }),
+  },
+  { additionalProperties: false, examples: [{ seats: 2 }] },
 );
-const EventParams = Type.Object({ eventId: Type.String() });
-const ReservationParams = Type.Object({ reservationId: Type.String() });
+const EventParams = Type.Object({ eventId: Type.String({ examples: ['jazz-night'] }) });
+const ReservationParams = Type.Object({
+  reservationId: Type.String({ examples: ['3f2c9a4e-8b1d-4c6e-9f0a-2d7b5e1c8a36'] }),
+});
 const ListQuery = Type.Object({
-  status: Type.Optional(Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')])),
+  status: Type.Optional(
+    Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')], { description: 'Only these; default all' }),
+  ),
   ...PageQuery,
 });
+
+const tags = ['Reservations'];
+const reservationNotFound = errorResponse(
+  "No such reservation, or another partner's: the two answer alike",
+  apiErrors.reservationNotFound,
+);
 
 /** A body whose only fault is its `seats` value (present, but not a whole number of at least 1). */
 function isBadSeatCount(error: { validation?: FastifyError['validation']; validationContext?: string }): boolean {
@@ -53,9 +69,27 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
       // A bad number of seats is answered in the handler, which knows the event and so can name its limit.
       attachValidation: true,
       schema: {
+        tags,
+        operationId: 'reserveSeats',
+        summary: 'Reserve seats',
+        description:
+          "Accepted or refused at once, never oversold. The partner is the API key's: a `partnerId` in the body is " +
+          'refused. If the connection drops before the answer, list your reservations before retrying: a blind ' +
+          'retry can book twice.',
         params: EventParams,
         body: Reserve,
-        response: { 201: ReservationBody, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
+        response: {
+          201: described(ReservationBody, 'Reserved'),
+          400: errorResponse(
+            "The body is not valid; `seats` outside 1 to the event's limit names that limit",
+            { ...invalidField('seats'), message: 'seats must be between 1 and 4' },
+            missingField('seats'),
+            { code: 'VALIDATION_ERROR', message: 'partnerId cannot be set here' },
+          ),
+          404: errorResponse('No event has this id', apiErrors.eventNotFound),
+          409: errorResponse('Not enough seats left: nothing was reserved', apiErrors.insufficientSeats),
+          503: contendedResponse,
+        },
       },
     },
     async (request, reply) => {
@@ -78,9 +112,22 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
     {
       config,
       schema: {
+        tags,
+        operationId: 'listReservations',
+        summary: "List the partner's reservations of an event",
+        description: 'Its own only, oldest first, a page at a time (`limit` 1-100, default 20).',
         params: EventParams,
         querystring: ListQuery,
-        response: { 200: pageOf(ReservationBody), 400: ErrorBody, 404: ErrorBody },
+        response: {
+          200: described(pageOf(ReservationBody), 'A page of reservations'),
+          400: errorResponse(
+            '`status`, `limit` or `cursor` is not valid',
+            invalidField('status', messages),
+            invalidField('limit', messages),
+            invalidField('cursor', messages),
+          ),
+          404: errorResponse('No event has this id', apiErrors.eventNotFound),
+        },
       },
     },
     async (request, reply) => {
@@ -99,7 +146,16 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
 
   app.get(
     '/v1/reservations/:reservationId',
-    { config, schema: { params: ReservationParams, response: { 200: ReservationBody, 404: ErrorBody } } },
+    {
+      config,
+      schema: {
+        tags,
+        operationId: 'getReservation',
+        summary: 'Get a reservation',
+        params: ReservationParams,
+        response: { 200: described(ReservationBody, 'The reservation'), 404: reservationNotFound },
+      },
+    },
     async (request, reply) => {
       const reservation = await reservations.getReservation(request.params.reservationId, partnerOf(request).partnerId);
       return reservation ? reservationBody(reservation) : sendError(reply, apiErrors.reservationNotFound);
@@ -111,8 +167,20 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
     {
       config,
       schema: {
+        tags,
+        operationId: 'cancelReservation',
+        summary: 'Cancel a reservation',
+        description: "The seats go back to the event. Another partner's reservation answers 404 and nothing changes.",
         params: ReservationParams,
-        response: { 204: Type.Null({ description: 'Cancelled; the seats are back' }), 404: ErrorBody, 503: ErrorBody },
+        response: {
+          204: Type.Null({ description: 'Cancelled; the seats are back' }),
+          404: errorResponse(
+            "No such reservation, or another partner's; or already cancelled",
+            apiErrors.reservationNotFound,
+            apiErrors.reservationAlreadyCancelled,
+          ),
+          503: contendedResponse,
+        },
       },
     },
     async (request, reply) => {

@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
+import { repositoryRoot } from './testing/main-process.js';
+
+// Debian's chromium package (.ci/install-chromium); CI sets TEST_REQUIRE_BROWSER=1 so that a missing one fails.
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+/** Kept after the run, for people and CI artifacts (gitignored). */
+const SCREENSHOT = join(repositoryRoot, 'artifacts', 'docs.png');
+
+const installed = existsSync(CHROMIUM);
+const required = process.env.TEST_REQUIRE_BROWSER === '1';
+if (!installed && !required) {
+  console.warn(
+    `docs.browser.test.ts: SKIPPED, ${CHROMIUM} is missing. Install it with .ci/install-chromium; ` +
+      'TEST_REQUIRE_BROWSER=1 makes this a failure.',
+  );
+}
+
+describe.skipIf(!installed && !required)('/docs in headless Chromium', () => {
+  let t: AppWithDatabase;
+  let origin: string;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    // The app as `pnpm start` serves it: API keys on the seed's routes too.
+    t = await createAppWithDatabase({ seedAuth: 'api-key' });
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    origin = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('shows the reservation route, loads nothing from anywhere else, and keeps a screenshot', async () => {
+    if (!installed) {
+      throw new Error(`${CHROMIUM} is missing and TEST_REQUIRE_BROWSER=1: install it with .ci/install-chromium`);
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // Every request the page makes, answered only when it stays on this machine's test server.
+    const requested: string[] = [];
+    await context.route('**/*', async (route) => {
+      const url = route.request().url();
+      requested.push(url);
+      await (url.startsWith(`${origin}/`) ? route.continue() : route.abort('blockedbyclient'));
+    });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+
+    const response = await page.goto(`${origin}/docs`);
+    expect(response?.status()).toBe(200);
+    await expect.poll(() => page.locator('.swagger-ui .info .title').textContent()).toContain('TicketBoss API');
+
+    const reserve = page.locator('#operations-Reservations-reserveSeats');
+    const summary = reserve.locator('.opblock-summary');
+    await summary.waitFor();
+    expect(await summary.locator('.opblock-summary-method').textContent()).toBe('POST');
+    expect(await summary.locator('.opblock-summary-path').getAttribute('data-path')).toBe(
+      '/v1/events/{eventId}/reservations',
+    );
+    // Opened, it shows the body's example and every answer, down to the 503.
+    await summary.locator('.opblock-summary-control').click();
+    await reserve.locator('.responses-table tr[data-code="503"]').waitFor();
+    expect(await reserve.locator('.responses-table tr.response').count()).toBe(11);
+
+    await mkdir(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(existsSync(SCREENSHOT)).toBe(true);
+
+    expect(pageErrors).toEqual([]);
+    expect(requested.length).toBeGreaterThan(3);
+    for (const url of requested) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+  }, 60_000);
+});
