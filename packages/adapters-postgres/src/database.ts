@@ -68,6 +68,8 @@ export interface DatabaseOptions {
    * above the statement timeout, so that the server's own cancellation normally comes first.
    */
   readonly queryTimeoutMs?: number;
+  /** How long to wait for a new connection (default 10 s). */
+  readonly connectTimeoutMs?: number;
   /** Called with errors of idle pooled connections (for example the server restarting) so they can be logged. */
   readonly onIdleClientError?: (error: Error) => void;
 }
@@ -79,7 +81,7 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     keepAlive: true,
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
     options: [

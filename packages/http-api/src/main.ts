@@ -1,7 +1,7 @@
 /**
  * The one composition root: configuration, database, schema, seed data, use cases, HTTP, shutdown.
  */
-import { ensureEvent, poolStats, readMigrations } from '@ticketboss/adapters-postgres';
+import { createDatabase, ensureEvent, poolStats, readMigrations } from '@ticketboss/adapters-postgres';
 import { DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -35,6 +35,8 @@ let database: OpenDatabase | undefined;
 let app: FastifyInstance | undefined;
 let reservations: ReservationService | undefined;
 let rateLimit: RateLimit | undefined;
+let closeReadiness: () => Promise<void> = async () => undefined;
+const READY_TIMEOUT_MS = 2000;
 let stopping = false;
 
 // Installed before anything starts, so that no signal finds the process without a handler. An embedded
@@ -54,6 +56,7 @@ function onSignal(signal: NodeJS.Signals): void {
   app
     .close()
     .then(() => rateLimit?.limiter.close())
+    .then(() => closeReadiness())
     .then(() => open.close())
     .then(() => logger.info({ commits: reservations?.commitStats() }, 'stopped'))
     .catch((err: unknown) => {
@@ -85,6 +88,16 @@ try {
   if (await ensureEvent(database.db, DEFAULT_EVENT)) logger.info(`created event ${DEFAULT_EVENT.eventId}`);
 
   const db = database.db;
+  // A connection of its own for /ready: on the requests' pool, a pool busy with traffic would look like a dead
+  // database. It gives up on connecting or on a statement in time for the probe's answer.
+  const readinessDb = createDatabase({
+    connectionString: database.connectionString,
+    poolSize: 1,
+    connectTimeoutMs: READY_TIMEOUT_MS,
+    statementTimeoutMs: READY_TIMEOUT_MS,
+    queryTimeoutMs: READY_TIMEOUT_MS + 500,
+  });
+  closeReadiness = () => readinessDb.destroy();
   const metrics = createMetrics({ pool: () => poolStats(db), events: (query) => services.events.listEvents(query) });
   const services = createServices(db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers, observer: metrics.commits });
   reservations = services.reservations;
@@ -103,7 +116,7 @@ try {
     ...services,
     reservations: metrics.instrument(services.reservations),
     metrics,
-    readiness: createReadinessCheck(db, (await readMigrations()).files),
+    readiness: createReadinessCheck(readinessDb, (await readMigrations()).files, READY_TIMEOUT_MS),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: config.auth,
     adminTokenHash: adminToken ? sha256(adminToken) : undefined,

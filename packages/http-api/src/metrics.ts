@@ -79,24 +79,39 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       this.set({ state: 'max' }, stats.max);
     },
   });
+  const collectErrors = new Counter({
+    name: 'ticketboss_metrics_collect_errors_total',
+    help: 'Scrapes whose read of the events failed; the seats gauge then keeps its last values',
+    // Registered after the gauge below, so that a scrape shows the failure of its own read.
+    registers: [],
+  });
   new Gauge({
     name: 'ticketboss_event_available_seats',
-    help: 'Seats available per event, read when scraped',
+    help: 'Seats available per event, read when scraped (the last values when that read fails)',
     labelNames: ['event_id'] as const,
     registers: [registry],
     async collect() {
       if (!sources.events) return;
-      this.reset();
-      let after: PagePosition | undefined;
-      for (let seen = 0; seen < MAX_EVENTS_SCRAPED;) {
-        const page = await sources.events({ limit: 100, after });
-        for (const event of page.items) this.set({ event_id: event.eventId }, event.availableSeats);
-        seen += page.items.length;
-        if (!page.next) break;
-        after = page.next;
+      // Read everything first, then replace the series at once: a failed read keeps the last values and never
+      // fails the scrape (the other metrics matter most when the database is in trouble).
+      const read = new Map<string, number>();
+      try {
+        let after: PagePosition | undefined;
+        while (read.size < MAX_EVENTS_SCRAPED) {
+          const page = await sources.events({ limit: 100, after });
+          for (const event of page.items) read.set(event.eventId, event.availableSeats);
+          if (!page.next) break;
+          after = page.next;
+        }
+      } catch {
+        collectErrors.inc();
+        return;
       }
+      this.reset();
+      for (const [eventId, seats] of read) this.set({ event_id: eventId }, seats);
     },
   });
+  registry.registerMetric(collectErrors);
 
   return {
     registry,

@@ -15,31 +15,47 @@ export type ReadinessCheck = () => Promise<ReadinessReport>;
 /**
  * Ready when the database answers within `timeoutMs` and every migration this build knows is applied (with the
  * checksum it has): the same conditions start-up insists on, checked again on every probe, since a database can
- * go away, or be migrated ahead of or behind this process, while it runs.
+ * go away, or be migrated ahead of or behind this process, while it runs. Give it a connection of its own (a
+ * pool of one, see main.ts): on the requests' pool, a pool busy with traffic would look like a dead database.
+ * Probes that arrive while a check runs share it, so slow answers never pile up checks.
  */
 export function createReadinessCheck(
   db: DatabaseHandle,
   files: readonly MigrationFile[],
   timeoutMs = 2000,
 ): ReadinessCheck {
-  return async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    try {
-      const pending = await Promise.race([findPendingMigrations(db, files), timeout]);
-      if (pending === 'timeout') return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
-      if (pending.length === 0) return { ready: true, checks: { database: 'ok', migrations: 'ok' } };
-      const names = pending.map((file) => file.name).join(', ');
-      return { ready: false, checks: { database: 'ok', migrations: `pending: ${names}` } };
-    } catch (error) {
-      if (error instanceof MigrationError) {
-        return { ready: false, checks: { database: 'ok', migrations: error.message } };
-      }
-      return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
-    } finally {
-      clearTimeout(timer);
-    }
+  let running: Promise<ReadinessReport> | undefined;
+  return () => {
+    running ??= check(db, files, timeoutMs).finally(() => (running = undefined));
+    return running;
   };
+}
+
+async function check(db: DatabaseHandle, files: readonly MigrationFile[], timeoutMs: number): Promise<ReadinessReport> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const pending = await Promise.race([findPendingMigrations(db, files), timeout]);
+    if (pending === 'timeout') return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
+    if (pending.length === 0) return { ready: true, checks: { database: 'ok', migrations: 'ok' } };
+    const names = pending.map((file) => file.name).join(', ');
+    return { ready: false, checks: { database: 'ok', migrations: `pending: ${names}` } };
+  } catch (error) {
+    if (error instanceof MigrationError) {
+      return { ready: false, checks: { database: 'ok', migrations: error.message } };
+    }
+    // The server answered with an error (a SQLSTATE): it is there, but the ledger could not be read.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+      return {
+        ready: false,
+        checks: { database: 'ok', migrations: `unknown: the ledger could not be read (${code})` },
+      };
+    }
+    return { ready: false, checks: { database: 'unreachable', migrations: 'unknown' } };
+  } finally {
+    clearTimeout(timer);
+  }
 }
