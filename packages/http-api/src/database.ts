@@ -27,6 +27,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
       });
   const connectionString = config.databaseUrl ?? embedded?.connectionString;
   if (!connectionString) throw new Error('no database: neither DATABASE_URL nor an embedded server');
+  let closing = false;
   const db = createDatabase({
     connectionString,
     poolSize: config.databasePoolSize,
@@ -35,12 +36,16 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
     lockTimeoutMs: Math.max(50, config.maxWaitMs / 2),
     statementTimeoutMs: config.maxWaitMs,
     queryTimeoutMs: config.maxWaitMs + 5_000,
-    onIdleClientError: (err) => logger.warn({ err }, 'idle database connection failed'),
+    // While closing, a connection may still be ending when the embedded server stops and cuts it: not news.
+    onIdleClientError: (err) => {
+      if (!closing) logger.warn({ err }, 'idle database connection failed');
+    },
   });
   return {
     db,
     connectionString,
     async close() {
+      closing = true;
       await db.destroy();
       await embedded?.stop();
     },
