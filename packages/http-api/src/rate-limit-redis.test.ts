@@ -4,8 +4,9 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { setRateLimitHeaders, type RateLimitDecision } from './rate-limit.js';
+import { setRateLimitHeaders } from './rate-limit.js';
 import { createRedisRateLimiter } from './rate-limit-redis.js';
+import { allowed, fakeReply } from './testing/rate-limit.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_REQUIRED = process.env.TEST_REDIS_URL !== undefined;
@@ -46,24 +47,6 @@ function redis(): Redis {
   if (!admin) throw new Error(`no Redis answers at ${REDIS_URL} (TEST_REDIS_URL)`);
   return admin;
 }
-
-function fakeReply(): { headers: Record<string, string>; header(name: string, value: string): unknown } {
-  const headers: Record<string, string> = {};
-  return {
-    headers,
-    header(name, value) {
-      headers[name] = value;
-      return this;
-    },
-  };
-}
-
-const allowed = (remaining: number, resetSeconds: number): RateLimitDecision => ({
-  allowed: true,
-  remaining,
-  resetSeconds,
-  retryAfterSeconds: 0,
-});
 
 /**
  * Watches the sockets and timers created from now on; `expectAllClosed` waits (a little, bounded) for them to close

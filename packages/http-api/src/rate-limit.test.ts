@@ -5,29 +5,13 @@ import {
   type RateLimitDecision,
   type RateLimitPolicy,
 } from './rate-limit.js';
+import { allowed, fakeReply } from './testing/rate-limit.js';
 
 function manualClock(startMs = Date.UTC(2026, 0, 1)): { now: () => number; advance: (ms: number) => void } {
   let nowMs = startMs;
   return { now: () => nowMs, advance: (ms) => (nowMs += ms) };
 }
 
-function fakeReply(): { headers: Record<string, string>; header(name: string, value: string): unknown } {
-  const headers: Record<string, string> = {};
-  return {
-    headers,
-    header(name, value) {
-      headers[name] = value;
-      return this;
-    },
-  };
-}
-
-const allowed = (remaining: number, resetSeconds: number): RateLimitDecision => ({
-  allowed: true,
-  remaining,
-  resetSeconds,
-  retryAfterSeconds: 0,
-});
 const refused = (resetSeconds: number, retryAfterSeconds: number): RateLimitDecision => ({
   allowed: false,
   remaining: 0,

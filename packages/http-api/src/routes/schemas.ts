@@ -156,7 +156,7 @@ export const PageQuery = {
 
 export const pageQueryMessages = {
   limit: 'limit must be a whole number from 1 to 100',
-  cursor: 'cursor is invalid; pass back a nextCursor as is',
+  cursor: apiErrors.invalidCursor.message,
 };
 
 export const pageSize = (limit: string | undefined): number =>
