@@ -65,6 +65,9 @@ describe.skipIf(skip)('two API processes with REDIS_URL', () => {
 
   it("one partner's budget is shared by both processes", async () => {
     const { token } = await createPartner('shared-budget');
+    // Warm up each process's Redis client (connection, script load) on another key, so that no decision below
+    // is made locally because Redis was slow to answer a first command on a loaded machine.
+    for (const url of urls) expect((await fetch(`${url}/reservations`)).status).toBe(200);
     const started = performance.now();
     const statuses: number[] = [];
     for (let i = 0; i < 10; i += 1) statuses.push((await call(urls[i % 2]!, '/v1/events', token)).status);
@@ -72,7 +75,8 @@ describe.skipIf(skip)('two API processes with REDIS_URL', () => {
     const allowed = statuses.filter((s) => s === 200).length;
     // Counted apart, each process would allow its own burst of 4: 8 of 10. Shared, 4 plus what refilled (1/s).
     expect(allowed).toBeGreaterThanOrEqual(4);
-    expect(allowed).toBeLessThanOrEqual(4 + Math.ceil(elapsedSeconds));
+    const fellBack = servers.some((server) => server.output().includes('Redis rate limit unavailable'));
+    expect({ allowed: allowed <= 4 + Math.ceil(elapsedSeconds), fellBack }).toEqual({ allowed: true, fellBack: false });
     expect(elapsedSeconds).toBeLessThan(3);
     expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200]);
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
