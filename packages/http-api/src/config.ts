@@ -117,6 +117,7 @@ export const SETTINGS = {
   rateLimitPerSecond: integer('TICKETBOSS_RATE_LIMIT_PER_SECOND', 50, 0, 1_000_000),
   rateLimitBurst: integer('TICKETBOSS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
   redisUrl: url('REDIS_URL', ['redis', 'rediss']),
+  redisTimeoutMs: integer('TICKETBOSS_REDIS_TIMEOUT_MS', 100, 1, 60_000),
 } as const satisfies Record<string, Setting<unknown>>;
 
 /**

@@ -76,6 +76,7 @@ function createRateLimit(config: Config): RateLimit | undefined {
   if (!config.redisUrl) return { policy, limiter: createMemoryRateLimiter(policy) };
   const limiter = createRedisRateLimiter(policy, {
     url: config.redisUrl,
+    commandTimeoutMs: config.redisTimeoutMs,
     onError: (err) => logger.warn({ err }, 'Redis rate limit unavailable: counting in this process meanwhile'),
   });
   return { policy, limiter };
