@@ -20,9 +20,23 @@ export interface ReservationsTable {
   event_id: string;
   partner_id: string;
   seats: number;
-  status: 'confirmed' | 'cancelled';
+  status: 'held' | 'confirmed' | 'cancelled' | 'expired';
   created_at: ColumnType<Date, Date | undefined, never>;
   cancelled_at: Date | null;
+  expires_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  partner_id: string;
+  route: string;
+  idem_key: string;
+  fingerprint: string;
+  claim_token: string;
+  locked_until: Date;
+  status_code: number | null;
+  response_body: string | null;
+  created_at: Date;
+  completed_at: Date | null;
 }
 
 export interface PartnersTable {
@@ -50,6 +64,7 @@ export interface Database {
   reservations: ReservationsTable;
   partners: PartnersTable;
   api_keys: ApiKeysTable;
+  idempotency_keys: IdempotencyKeysTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

@@ -37,7 +37,11 @@ describe('commitChanges with new reservations', () => {
   it('takes the seats and records the reservation, growing the version by one', async () => {
     const r = reservation(3);
     const result = await commit(0, [r]);
-    expect(result).toEqual({ kind: 'committed', event: expect.objectContaining({ availableSeats: 7, version: 1 }) });
+    expect(result).toEqual({
+      kind: 'committed',
+      event: expect.objectContaining({ availableSeats: 7, version: 1 }),
+      expired: [],
+    });
     expect(await repository.findReservation(r.reservationId)).toEqual({ ...r, createdAt: expect.any(Date) });
     expect(await repository.getEventSummary(eventId)).toMatchObject({
       availableSeats: 7,
@@ -94,7 +98,11 @@ describe('commitChanges with cancellations', () => {
   it('marks the reservation cancelled and returns its seats, growing the version by one', async () => {
     const r = await reserved(4);
     const result = await commit(1, [], [r]);
-    expect(result).toEqual({ kind: 'committed', event: expect.objectContaining({ availableSeats: 10, version: 2 }) });
+    expect(result).toEqual({
+      kind: 'committed',
+      event: expect.objectContaining({ availableSeats: 10, version: 2 }),
+      expired: [],
+    });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'cancelled' });
     expect(await repository.getEventSummary(eventId)).toMatchObject({ reservedSeats: 0, reservationCount: 0 });
   });
@@ -179,7 +187,15 @@ describe('createEvent and updateEvent', () => {
     const definition = { eventId: `new-${eventId}`, name: 'New', totalSeats: 30, maxSeatsPerReservation: 4 };
     expect(await repository.createEvent(definition)).toEqual({
       kind: 'created',
-      event: { ...definition, availableSeats: 30, reservedSeats: 0, reservationCount: 0, version: 0 },
+      event: {
+        ...definition,
+        availableSeats: 30,
+        expiredHolds: 0,
+        reservedSeats: 0,
+        heldSeats: 0,
+        reservationCount: 0,
+        version: 0,
+      },
     });
     expect(await repository.createEvent({ ...definition, name: 'Again' })).toEqual({ kind: 'already_exists' });
     expect(await repository.findEvent(definition.eventId)).toMatchObject({ name: 'New', maxSeatsPerReservation: 4 });
@@ -298,7 +314,9 @@ describe('findInvariantBreaches', () => {
         totalSeats: 10,
         availableSeats: 9,
         reservedSeats: 2,
+        heldSeats: 0,
         confirmedReservations: 1,
+        heldReservations: 0,
         recordedReservationCount: 1,
       },
     ]);

@@ -6,7 +6,7 @@ export {
   type DatabaseOptions,
   type PoolStats,
 } from './database.js';
-export { createPostgresEventRepository, ensureEvent } from './event-repository.js';
+export { createPostgresEventRepository, ensureEvent, type EventRepositoryOptions } from './event-repository.js';
 export { createPostgresPartnerRepository } from './partner-repository.js';
 export { findInvariantBreaches, type InvariantBreach } from './invariant.js';
 export {
@@ -24,3 +24,4 @@ export {
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,
 } from './embedded-postgres.js';
+export { createPostgresIdempotencyStore } from './idempotency-store.js';

@@ -1,6 +1,6 @@
 import type { Event } from './event.js';
 import { planBatch, type ChangeDecision, type PlannedChange } from './plan-batch.js';
-import { TransientFailure, type Clock, type EventRepository, type Timers } from './ports.js';
+import { TransientFailure, type Clock, type EventRepository, type Receipt, type Timers } from './ports.js';
 import type { Reservation } from './reservation.js';
 
 export type ReserveDecision =
@@ -10,28 +10,52 @@ export type ReserveDecision =
   /** More seats than the event allows in one reservation. */
   | { readonly kind: 'invalid_seats'; readonly maxSeatsPerReservation: number }
   /** The request could not be decided within the allowed wait; nothing was changed for it. */
-  | { readonly kind: 'contended' };
+  | { readonly kind: 'contended' }
+  /** Its Idempotency-Key was taken over by another request (this one outlived its lease): nothing was changed. */
+  | { readonly kind: 'claim_lost' };
 
 export type CancelDecision =
   | { readonly kind: 'cancelled'; readonly reservation: Reservation }
+  /** It no longer takes seats (cancelled or expired meanwhile): nothing was changed. */
   | { readonly kind: 'already_cancelled' }
   | { readonly kind: 'contended' };
 
+export type ConfirmDecision =
+  | { readonly kind: 'confirmed'; readonly reservation: Reservation }
+  /** It was no longer a live hold (expired, cancelled or confirmed meanwhile): nothing was changed. */
+  | { readonly kind: 'not_live' }
+  | { readonly kind: 'contended' }
+  | { readonly kind: 'claim_lost' };
+
+export type SweepDecision =
+  | { readonly kind: 'swept'; readonly expired: readonly Reservation[] }
+  | { readonly kind: 'event_not_found' }
+  | { readonly kind: 'contended' };
+
 type Waiting = (
-  | { readonly kind: 'reserve'; readonly settle: (decision: ReserveDecision) => void }
-  | { readonly kind: 'cancel'; readonly settle: (decision: CancelDecision) => void }
+  | { readonly kind: 'reserve'; readonly reservation: Reservation; readonly settle: (d: ReserveDecision) => void }
+  | { readonly kind: 'cancel'; readonly reservation: Reservation; readonly settle: (d: CancelDecision) => void }
+  | { readonly kind: 'confirm'; readonly reservation: Reservation; readonly settle: (d: ConfirmDecision) => void }
+  | { readonly kind: 'sweep'; readonly settle: (d: SweepDecision) => void }
 ) & {
-  /** The reservation to record, or the active one to cancel. */
-  readonly reservation: Reservation;
   readonly deadline: number;
+  /** The Idempotency-Key answer to record with the change. */
+  readonly receipt?: Receipt;
   readonly fail: (error: unknown) => void;
 };
 
-function plannedChange({ kind, reservation }: Waiting): PlannedChange {
+type SeatChange = Extract<Waiting, { kind: 'reserve' | 'cancel' }>;
+
+function plannedChange({ kind, reservation }: SeatChange): PlannedChange {
   return kind === 'reserve'
     ? { kind, seats: reservation.seats }
     : { kind, reservationId: reservation.reservationId, seats: reservation.seats };
 }
+
+const isSeatChange = (waiting: Waiting): waiting is SeatChange =>
+  waiting.kind === 'reserve' || waiting.kind === 'cancel';
+const idOf = (waiting: Waiting): string | undefined =>
+  waiting.kind === 'sweep' ? undefined : waiting.reservation.reservationId;
 
 interface EventQueue {
   waiting: Waiting[];
@@ -54,8 +78,12 @@ export interface CommitObserver {
 }
 
 export interface Coalescer {
-  reserve(reservation: Reservation, deadline: number): Promise<ReserveDecision>;
+  reserve(reservation: Reservation, deadline: number, receipt?: Receipt): Promise<ReserveDecision>;
   cancel(reservation: Reservation, deadline: number): Promise<CancelDecision>;
+  /** Confirms a hold, its seats staying taken. */
+  confirm(reservation: Reservation, deadline: number, receipt?: Receipt): Promise<ConfirmDecision>;
+  /** Marks the event's holds past their expiry `expired` and returns their seats, if it has any. */
+  sweep(eventId: string, deadline: number): Promise<SweepDecision>;
   stats(): CoalescerStats;
 }
 
@@ -148,11 +176,8 @@ export function createCoalescer(deps: {
         fresh = true;
         if (!state) {
           for (const waiting of pending) {
-            if (waiting.kind === 'reserve') waiting.settle({ kind: 'event_not_found' });
-            else
-              waiting.fail(
-                new Error(`event ${eventId} of reservation ${waiting.reservation.reservationId} is missing`),
-              );
+            if (waiting.kind === 'reserve' || waiting.kind === 'sweep') waiting.settle({ kind: 'event_not_found' });
+            else waiting.fail(new Error(`event ${eventId} of reservation ${idOf(waiting)} is missing`));
           }
           return;
         }
@@ -164,19 +189,27 @@ export function createCoalescer(deps: {
         return false;
       });
       if (pending.length === 0) return;
-      const plan = planBatch(state.availableSeats, pending.map(plannedChange));
-      const accepted = pending.filter((_, index) => plan.decisions[index] === 'accept');
-      if (accepted.length === 0 && !fresh) {
-        // Refuse only on a fresh read: seats may have come back through another process.
+      const seatChanges = pending.filter(isSeatChange);
+      const plan = planBatch(state.availableSeats, seatChanges.map(plannedChange));
+      const decisions = new Map<Waiting, ChangeDecision>(seatChanges.map((w, index) => [w, plan.decisions[index]!]));
+      const accepted = pending.filter((w) => w.kind === 'confirm' || decisions.get(w) === 'accept');
+      const refusing = seatChanges.some((w) => w.kind === 'reserve' && decisions.get(w) !== 'accept');
+      const sweeping = pending.some((w) => w.kind === 'sweep');
+      // Refuse, and sweep, only on a fresh read: seats may have come back through another process, or through
+      // holds that expired since the state we hold was read.
+      if ((refusing || sweeping) && !fresh) {
         state = undefined;
         continue;
       }
       let committed = state;
-      if (accepted.length > 0) {
+      let expired: readonly Reservation[] = [];
+      if (accepted.length > 0 || (sweeping && state.expiredHolds > 0)) {
         largestBatch = Math.max(largestBatch, accepted.length);
         const result = await repository.commitChanges(state, {
           reservations: accepted.filter((w) => w.kind === 'reserve').map((w) => w.reservation),
           cancellations: accepted.filter((w) => w.kind === 'cancel').map((w) => w.reservation),
+          confirmations: accepted.filter((w) => w.kind === 'confirm').map((w) => w.reservation),
+          receipts: accepted.flatMap((w) => (w.receipt ? [w.receipt] : [])),
         });
         if (result.kind === 'version_conflict') {
           versionConflicts += 1;
@@ -187,52 +220,80 @@ export function createCoalescer(deps: {
           fresh = false;
           continue;
         }
-        if (result.kind === 'not_active') {
+        if (result.kind === 'not_active' || result.kind === 'claim_lost') {
           const gone = new Set(result.reservationIds);
           pending = pending.filter((waiting) => {
-            if (waiting.kind !== 'cancel' || !gone.has(waiting.reservation.reservationId)) return true;
-            waiting.settle({ kind: 'already_cancelled' });
+            const id = idOf(waiting);
+            if (id === undefined || !gone.has(id)) return true;
+            if (result.kind === 'claim_lost') settleClaimLost(waiting);
+            else if (waiting.kind === 'cancel') waiting.settle({ kind: 'already_cancelled' });
+            else if (waiting.kind === 'confirm') waiting.settle({ kind: 'not_live' });
+            else waiting.fail(new Error(`new reservation ${id} reported as not active`));
             return false;
           });
-          state = queue.lastKnown = undefined;
+          if (result.kind === 'not_active') state = queue.lastKnown = undefined;
           continue;
         }
         commits += 1;
         changesCommitted += accepted.length;
         observer?.committed(accepted.length);
         committed = queue.lastKnown = result.event;
+        expired = result.expired;
       }
-      pending.forEach((waiting, index) => settle(waiting, plan.decisions[index]!, committed.availableSeats));
+      for (const waiting of pending) settle(waiting, decisions.get(waiting), committed.availableSeats, expired);
       return;
     }
   }
 
-  function settle(waiting: Waiting, decision: ChangeDecision, availableSeats: number): void {
-    if (waiting.kind === 'reserve') {
-      waiting.settle(
-        decision === 'accept'
-          ? { kind: 'reserved', reservation: waiting.reservation }
-          : { kind: 'insufficient_seats', availableSeats },
-      );
-    } else {
-      waiting.settle(
-        decision === 'accept'
-          ? { kind: 'cancelled', reservation: { ...waiting.reservation, status: 'cancelled' } }
-          : { kind: 'already_cancelled' },
-      );
+  function settleClaimLost(waiting: Waiting): void {
+    if (waiting.kind === 'reserve' || waiting.kind === 'confirm') waiting.settle({ kind: 'claim_lost' });
+    else waiting.fail(new Error('a change without a receipt lost its claim'));
+  }
+
+  function settle(
+    waiting: Waiting,
+    decision: ChangeDecision | undefined,
+    availableSeats: number,
+    expired: readonly Reservation[],
+  ): void {
+    switch (waiting.kind) {
+      case 'reserve':
+        return waiting.settle(
+          decision === 'accept'
+            ? { kind: 'reserved', reservation: waiting.reservation }
+            : { kind: 'insufficient_seats', availableSeats },
+        );
+      case 'cancel':
+        return waiting.settle(
+          decision === 'accept'
+            ? { kind: 'cancelled', reservation: { ...waiting.reservation, status: 'cancelled' } }
+            : { kind: 'already_cancelled' },
+        );
+      case 'confirm':
+        return waiting.settle({ kind: 'confirmed', reservation: { ...waiting.reservation, status: 'confirmed' } });
+      case 'sweep':
+        return waiting.settle({ kind: 'swept', expired });
     }
   }
 
   return {
-    reserve(reservation, deadline) {
+    reserve(reservation, deadline, receipt) {
       return new Promise((settle, fail) =>
-        enqueue(reservation.eventId, { kind: 'reserve', reservation, deadline, settle, fail }),
+        enqueue(reservation.eventId, { kind: 'reserve', reservation, deadline, receipt, settle, fail }),
       );
     },
     cancel(reservation, deadline) {
       return new Promise((settle, fail) =>
         enqueue(reservation.eventId, { kind: 'cancel', reservation, deadline, settle, fail }),
       );
+    },
+    confirm(reservation, deadline, receipt) {
+      return new Promise((settle, fail) =>
+        enqueue(reservation.eventId, { kind: 'confirm', reservation, deadline, receipt, settle, fail }),
+      );
+    },
+    sweep(eventId, deadline) {
+      return new Promise((settle, fail) => enqueue(eventId, { kind: 'sweep', deadline, settle, fail }));
     },
     stats: () => ({ commits, changesCommitted, versionConflicts, largestBatch }),
   };

@@ -3,17 +3,25 @@ export interface Event {
   readonly eventId: string;
   readonly name: string;
   readonly totalSeats: number;
+  /** Seats neither confirmed nor held by a live hold: a hold past its expiry counts here from that instant. */
   readonly availableSeats: number;
+  /** Holds past their expiry whose seats the event row still counts as taken, until a change or the sweeper. */
+  readonly expiredHolds: number;
   /** The most seats one reservation may take; set when the event is created. */
   readonly maxSeatsPerReservation: number;
-  /** Counts accepted changes: +1 per reservation or cancellation applied, and per update of the event. */
+  /**
+   * Counts accepted changes: +1 per reservation, cancellation, confirmation or expiry applied, and per update of
+   * the event.
+   */
   readonly version: number;
 }
 
 export interface EventSummary extends Event {
-  /** Seats held by active (confirmed) reservations. */
+  /** Seats of confirmed reservations. */
   readonly reservedSeats: number;
-  /** Number of active (confirmed) reservations. */
+  /** Seats of live holds (not yet expired). availableSeats + heldSeats + reservedSeats = totalSeats. */
+  readonly heldSeats: number;
+  /** Number of confirmed reservations. */
   readonly reservationCount: number;
 }
 

@@ -9,3 +9,4 @@ export * from './partner.js';
 export * from './partners.js';
 export * from './events.js';
 export * from './batched-lookup.js';
+export * from './idempotency.js';

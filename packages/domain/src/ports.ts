@@ -8,22 +8,35 @@ export interface ExpectedVersion {
   readonly version: number;
 }
 
-/** What one commit applies to an event: new reservations to record and active ones to cancel. */
+/** What one commit applies to an event: new reservations (or holds), cancellations, confirmations of holds. */
 export interface SeatChanges {
   readonly reservations: readonly Reservation[];
   readonly cancellations: readonly Reservation[];
+  /** Live holds to confirm: their seats stay taken. */
+  readonly confirmations?: readonly Reservation[];
+  /**
+   * Idempotency-Key answers to record in the same transaction, one per change made under a key; the commit
+   * applies only if each claim is still held (see IdempotencyStore).
+   */
+  readonly receipts?: readonly Receipt[];
 }
 
 export type CommitResult =
-  | { readonly kind: 'committed'; readonly event: Event }
+  /** Applied, with every hold of the event that had expired by then marked `expired` and its seats returned. */
+  | { readonly kind: 'committed'; readonly event: Event; readonly expired: readonly Reservation[] }
   /**
    * The event changed since it was read (or the seats no longer fit): nothing was applied; re-plan. `current`
    * is the event as the failed commit saw it, when known: a starting point for the next plan (itself guarded by
    * the version), never grounds to refuse anyone.
    */
   | { readonly kind: 'version_conflict'; readonly current?: Event }
-  /** Some reservations to cancel were no longer active (cancelled meanwhile): nothing was applied. */
-  | { readonly kind: 'not_active'; readonly reservationIds: readonly string[] };
+  /**
+   * Some reservations to cancel or confirm were no longer live (cancelled, confirmed or expired meanwhile):
+   * nothing was applied.
+   */
+  | { readonly kind: 'not_active'; readonly reservationIds: readonly string[] }
+  /** The Idempotency-Key claims of these changes were taken over by another request: nothing was applied. */
+  | { readonly kind: 'claim_lost'; readonly reservationIds: readonly string[] };
 
 export type CreateEventResult =
   { readonly kind: 'created'; readonly event: EventSummary } | { readonly kind: 'already_exists' };
@@ -68,7 +81,10 @@ export interface EventRepository {
    * version; only if it has `expectedVersion` when one is given.
    */
   updateEvent(eventId: string, changes: EventChanges, expectedVersion?: number): Promise<UpdateEventResult>;
+  /** The reservation, its status as of now (a hold past its expiry reads `expired`). */
   findReservation(reservationId: string): Promise<Reservation | undefined>;
+  /** Ids of events with holds past their expiry not yet marked, at most `limit`. */
+  findEventsWithExpiredHolds(limit: number): Promise<string[]>;
   /**
    * One partner's reservations of one event, oldest first. Walking the pages sees every reservation that existed
    * when the walk began exactly once, whatever is added meanwhile. Throws `InvalidPagePosition` for a position it
@@ -76,15 +92,67 @@ export interface EventRepository {
    */
   listReservations(query: ReservationQuery): Promise<Page<Reservation>>;
   /**
-   * In one transaction, and only if the event still has the expected version and every reservation to cancel
-   * is still active: records the new reservations, cancels the others, moves the seats, and grows the version
-   * by one per change.
+   * In one transaction, and only if the event still has the expected version, every reservation to cancel or
+   * confirm is still live and every receipt's claim is still held: records the new reservations, cancels and
+   * confirms the others, expires the holds whose time has come, moves the seats, records the receipts, and grows
+   * the version by one per change (expiries included).
    */
   commitChanges(expected: ExpectedVersion, changes: SeatChanges): Promise<CommitResult>;
 }
 
 export interface Clock {
   now(): Date;
+}
+
+/** One Idempotency-Key of one partner on one route. */
+export interface IdempotencyScope {
+  readonly partnerId: string;
+  readonly route: string;
+  readonly key: string;
+}
+
+/** An answer as it was sent: replayed byte for byte. */
+export interface StoredResponse {
+  readonly statusCode: number;
+  readonly body: string;
+}
+
+/** The right to decide a key's request, held until `lockedUntil` unless completed first. */
+export interface IdempotencyClaim {
+  readonly scope: IdempotencyScope;
+  readonly token: string;
+}
+
+/** The answer to record for the change to `reservationId`, under the claim, in the change's own transaction. */
+export interface Receipt {
+  readonly reservationId: string;
+  readonly claim: IdempotencyClaim;
+  readonly response: StoredResponse;
+}
+
+export type ClaimOutcome =
+  | { readonly kind: 'claimed'; readonly claim: IdempotencyClaim }
+  | { readonly kind: 'completed'; readonly fingerprint: string; readonly response: StoredResponse }
+  | { readonly kind: 'in_flight'; readonly fingerprint: string; readonly lockedUntil: Date };
+
+/**
+ * Where Idempotency-Key records live. A key is claimed before its request is decided; the claim lasts a lease,
+ * after which another request may take it over (its holder died). A claim is completed with the answer, either
+ * here or by the commit the answer reports (a Receipt), or released when nothing was decided.
+ */
+export interface IdempotencyStore {
+  /** Claims the key, or says how it stands. A record older than `retentionMs` counts as absent. */
+  claim(
+    scope: IdempotencyScope,
+    fingerprint: string,
+    options: { readonly now: Date; readonly leaseMs: number; readonly retentionMs: number },
+  ): Promise<ClaimOutcome>;
+  /** Records the answer, if the claim is still held; false if it was taken over. */
+  complete(claim: IdempotencyClaim, response: StoredResponse, now: Date): Promise<boolean>;
+  /** Gives the key back, if the claim is still held and nothing was recorded. */
+  release(claim: IdempotencyClaim): Promise<void>;
+  /** Deletes up to `limit` records created before `before`; returns how many. */
+  purge(before: Date, limit: number): Promise<number>;
 }
 
 /** Wakes a callback after a delay; returns a function that cancels it. */

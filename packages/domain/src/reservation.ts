@@ -1,7 +1,12 @@
 import { isValidName } from './event.js';
 
-export type ReservationStatus = 'confirmed' | 'cancelled';
-export const RESERVATION_STATUSES: readonly ReservationStatus[] = ['confirmed', 'cancelled'];
+/**
+ * `held`: seats taken until `expiresAt`, then `expired` (seats back) unless confirmed first. `confirmed`: seats
+ * taken until cancelled. A hold whose time has come reads as `expired` at once, whether or not the sweeper has
+ * marked it yet.
+ */
+export type ReservationStatus = 'held' | 'confirmed' | 'cancelled' | 'expired';
+export const RESERVATION_STATUSES: readonly ReservationStatus[] = ['held', 'confirmed', 'cancelled', 'expired'];
 
 export interface Reservation {
   readonly reservationId: string;
@@ -10,6 +15,28 @@ export interface Reservation {
   readonly seats: number;
   readonly status: ReservationStatus;
   readonly createdAt: Date;
+  /** When a hold stops counting; set on holds (also once expired), absent on reservations made confirmed. */
+  readonly expiresAt?: Date;
+}
+
+export const MIN_HOLD_SECONDS = 1;
+export const MAX_HOLD_SECONDS = 3600;
+
+/** True when `holdSeconds` is a whole number of seconds a hold may last. */
+export function isValidHoldSeconds(holdSeconds: number): boolean {
+  return Number.isInteger(holdSeconds) && holdSeconds >= MIN_HOLD_SECONDS && holdSeconds <= MAX_HOLD_SECONDS;
+}
+
+/** The status as of `now`: a hold past its expiry is expired, marked or not. */
+export function statusAt(reservation: Reservation, now: Date): ReservationStatus {
+  if (reservation.status !== 'held') return reservation.status;
+  return reservation.expiresAt !== undefined && reservation.expiresAt.getTime() <= now.getTime() ? 'expired' : 'held';
+}
+
+/** True while the reservation takes seats: confirmed, or held and not yet expired. */
+export function takesSeatsAt(reservation: Reservation, now: Date): boolean {
+  const status = statusAt(reservation, now);
+  return status === 'confirmed' || status === 'held';
 }
 
 export const MIN_SEATS_PER_RESERVATION = 1;

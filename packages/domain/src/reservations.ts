@@ -6,17 +6,51 @@ import {
   type ReserveDecision,
 } from './coalescer.js';
 import { isValidEventId, type EventSummary } from './event.js';
-import type { Clock, EventRepository, IdGenerator, Page, ReservationQuery, Timers } from './ports.js';
+import type {
+  Clock,
+  EventRepository,
+  IdempotencyClaim,
+  IdGenerator,
+  Page,
+  ReservationQuery,
+  StoredResponse,
+  Timers,
+} from './ports.js';
 import { createRecentReservations } from './recent-reservations.js';
-import { isReservationId, isValidPartnerId, MIN_SEATS_PER_RESERVATION, type Reservation } from './reservation.js';
+import {
+  isReservationId,
+  isValidHoldSeconds,
+  isValidPartnerId,
+  MIN_SEATS_PER_RESERVATION,
+  statusAt,
+  type Reservation,
+} from './reservation.js';
 
 /** How many of its own reservations a process remembers for cancellation without a lookup (about 4 MB). */
 const RECENT_RESERVATIONS = 20_000;
+
+/**
+ * An Idempotency-Key claim and the answer the change will get, recorded by the commit that makes the change (so
+ * a change never exists without its answer, nor an answer without its change).
+ */
+export interface ReceiptRequest {
+  readonly claim: IdempotencyClaim;
+  readonly render: (reservation: Reservation) => StoredResponse;
+}
 
 export interface ReserveSeatsCommand {
   readonly eventId: string;
   readonly partnerId: string;
   readonly seats: number;
+  /** Given: a hold of this many seconds (1 to 3600), which expires unless confirmed. Absent: confirmed at once. */
+  readonly holdSeconds?: number;
+  readonly receipt?: ReceiptRequest;
+}
+
+export interface ConfirmHoldCommand {
+  readonly reservationId: string;
+  readonly partnerId: string;
+  readonly receipt?: ReceiptRequest;
 }
 
 export interface CancelReservationCommand {
@@ -31,9 +65,25 @@ export interface CancelReservationCommand {
  * What the coalescer decides (reserved, insufficient seats, too many seats for the event, contended, unknown
  * event), or invalid input.
  */
-export type ReserveSeatsOutcome = ReserveDecision | { readonly kind: 'invalid_partner_id' };
+export type ReserveSeatsOutcome =
+  ReserveDecision | { readonly kind: 'invalid_partner_id' } | { readonly kind: 'invalid_hold_seconds' };
 
-export type CancelReservationOutcome = CancelDecision | { readonly kind: 'not_found' };
+export type CancelReservationOutcome =
+  | CancelDecision
+  | { readonly kind: 'not_found' }
+  /** A hold past its expiry: its seats are already back. */
+  | { readonly kind: 'hold_expired'; readonly reservation: Reservation };
+
+export type ConfirmHoldOutcome =
+  /** `recorded`: the receipt, if any, was recorded with the confirmation; false when it was already confirmed. */
+  | { readonly kind: 'confirmed'; readonly reservation: Reservation; readonly recorded: boolean }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'hold_expired'; readonly reservation: Reservation }
+  | { readonly kind: 'cancelled'; readonly reservation: Reservation }
+  | { readonly kind: 'contended' }
+  | { readonly kind: 'claim_lost' };
+
+export type SweepOutcome = { readonly events: number; readonly expired: readonly Reservation[] };
 
 export type EventSummaryOutcome =
   { readonly kind: 'found'; readonly summary: EventSummary } | { readonly kind: 'event_not_found' };
@@ -57,6 +107,15 @@ export interface ReservationService {
   getEventSummary(eventId: string): Promise<EventSummaryOutcome>;
   reserveSeats(command: ReserveSeatsCommand): Promise<ReserveSeatsOutcome>;
   cancelReservation(command: CancelReservationCommand): Promise<CancelReservationOutcome>;
+  /** Confirms the partner's own hold; confirming a confirmed reservation answers the same again. */
+  confirmHold(command: ConfirmHoldCommand): Promise<ConfirmHoldOutcome>;
+  /**
+   * Marks holds past their expiry `expired` and returns their seats, up to `maxEvents` events. Safe to run in
+   * any number of processes at once: each hold's seats come back exactly once. Never needed for correctness
+   * (reads and decisions count an expired hold as expired from its expiry on); it keeps the rows true, and is
+   * where expiry notifications will hook in.
+   */
+  sweepExpiredHolds(maxEvents?: number): Promise<SweepOutcome>;
   /** The partner's own reservation; anyone else's is indistinguishable from a missing one. */
   getReservation(reservationId: string, partnerId: string): Promise<Reservation | undefined>;
   listReservations(query: ReservationQuery): Promise<ListReservationsOutcome>;
@@ -74,6 +133,12 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
   const coalescer = createCoalescer({ repository, clock, timers, observer });
   const recent = createRecentReservations(RECENT_RESERVATIONS);
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
+  const receiptFor = (reservation: Reservation, request: ReceiptRequest | undefined) =>
+    request && {
+      reservationId: reservation.reservationId,
+      claim: request.claim,
+      response: request.render(reservation),
+    };
 
   async function findOwn(reservationId: string, partnerId: string | undefined, eventId: string | undefined) {
     if (!isReservationId(reservationId)) return undefined;
@@ -90,8 +155,9 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
       return summary ? { kind: 'found', summary } : { kind: 'event_not_found' };
     },
 
-    async reserveSeats({ eventId, partnerId, seats }) {
+    async reserveSeats({ eventId, partnerId, seats, holdSeconds, receipt }) {
       if (!isValidPartnerId(partnerId)) return { kind: 'invalid_partner_id' };
+      if (holdSeconds !== undefined && !isValidHoldSeconds(holdSeconds)) return { kind: 'invalid_hold_seconds' };
       if (!isValidEventId(eventId)) return { kind: 'event_not_found' };
       if (!Number.isInteger(seats) || seats < MIN_SEATS_PER_RESERVATION) {
         // Rare (the HTTP schema rules it out): read the event only to name its limit.
@@ -100,16 +166,22 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
           ? { kind: 'invalid_seats', maxSeatsPerReservation: event.maxSeatsPerReservation }
           : { kind: 'event_not_found' };
       }
-      const reservation: Reservation = {
-        reservationId: ids.reservationId(),
-        eventId,
-        partnerId,
-        seats,
-        status: 'confirmed',
-        createdAt: clock.now(),
-      };
-      const outcome = await coalescer.reserve(reservation, deadlineFromNow());
-      if (outcome.kind === 'reserved') recent.remember(outcome.reservation);
+      const createdAt = clock.now();
+      const reservation: Reservation =
+        holdSeconds === undefined
+          ? { reservationId: ids.reservationId(), eventId, partnerId, seats, status: 'confirmed', createdAt }
+          : {
+              reservationId: ids.reservationId(),
+              eventId,
+              partnerId,
+              seats,
+              status: 'held',
+              createdAt,
+              expiresAt: new Date(createdAt.getTime() + holdSeconds * 1000),
+            };
+      const outcome = await coalescer.reserve(reservation, deadlineFromNow(), receiptFor(reservation, receipt));
+      // Only what never changes is remembered: a hold's status does (confirmed, expired), so it is always read.
+      if (outcome.kind === 'reserved' && reservation.status === 'confirmed') recent.remember(outcome.reservation);
       return outcome;
     },
 
@@ -118,8 +190,43 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
       if (!reservation) return { kind: 'not_found' };
       // Only the facts that never change are remembered; whether it is still active is the commit's to check.
       recent.forget(reservationId);
-      if (reservation.status === 'cancelled') return { kind: 'already_cancelled' };
-      return coalescer.cancel(reservation, deadlineFromNow());
+      const status = statusAt(reservation, clock.now());
+      if (status === 'cancelled') return { kind: 'already_cancelled' };
+      if (status === 'expired') return { kind: 'hold_expired', reservation: { ...reservation, status } };
+      const outcome = await coalescer.cancel(reservation, deadlineFromNow());
+      if (outcome.kind !== 'already_cancelled' || reservation.status !== 'held') return outcome;
+      // The hold stopped taking seats meanwhile: say whether it expired.
+      const now = await repository.findReservation(reservationId);
+      return now?.status === 'expired' ? { kind: 'hold_expired', reservation: now } : outcome;
+    },
+
+    async confirmHold({ reservationId, partnerId, receipt }) {
+      // Read each time (never from the recent cache): the status is what matters here, and it changes.
+      for (let attempt = 1; attempt <= 3; attempt += 1) {
+        const found = isReservationId(reservationId) ? await repository.findReservation(reservationId) : undefined;
+        if (found?.partnerId !== partnerId) return { kind: 'not_found' };
+        const reservation = found;
+        const status = statusAt(reservation, clock.now());
+        if (status === 'confirmed') return { kind: 'confirmed', reservation, recorded: false };
+        if (status === 'expired') return { kind: 'hold_expired', reservation: { ...reservation, status } };
+        if (status === 'cancelled') return { kind: 'cancelled', reservation };
+        const confirmed: Reservation = { ...reservation, status: 'confirmed' };
+        const outcome = await coalescer.confirm(reservation, deadlineFromNow(), receiptFor(confirmed, receipt));
+        if (outcome.kind === 'confirmed') return { ...outcome, recorded: true };
+        if (outcome.kind !== 'not_live') return outcome;
+        // Confirmed, cancelled or expired since it was read: read it again and answer from that.
+      }
+      return { kind: 'contended' };
+    },
+
+    async sweepExpiredHolds(maxEvents = 100) {
+      const eventIds = await repository.findEventsWithExpiredHolds(maxEvents);
+      const expired: Reservation[] = [];
+      for (const eventId of eventIds) {
+        const outcome = await coalescer.sweep(eventId, deadlineFromNow());
+        if (outcome.kind === 'swept') expired.push(...outcome.expired);
+      }
+      return { events: eventIds.length, expired };
     },
 
     async getReservation(reservationId, partnerId) {

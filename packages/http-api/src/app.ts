@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { EventService, PartnerService, ReservationService } from '@ticketboss/domain';
+import type { EventService, Idempotency, PartnerService, ReservationService } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { installAccessControl, type RateLimit } from './access.js';
 import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
@@ -19,6 +19,8 @@ export interface AppDeps {
   readonly reservations: ReservationService;
   readonly events: EventService;
   readonly partners: PartnerService;
+  /** Idempotency-Key records of the routes that take one. */
+  readonly idempotency: Idempotency;
   /** The event behind the seed's unversioned routes. */
   readonly defaultEventId: string;
   /** Whether the seed's POST and DELETE need a partner's API key. */
@@ -111,9 +113,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reservations: deps.reservations,
     eventId: deps.defaultEventId,
     auth: deps.seedAuth,
+    idempotency: deps.idempotency,
   });
   void app.register(partnerRoutes, { partners: deps.partners });
   void app.register(eventRoutes, { events: deps.events });
-  void app.register(v1ReservationRoutes, { reservations: deps.reservations });
+  void app.register(v1ReservationRoutes, { reservations: deps.reservations, idempotency: deps.idempotency });
   return app;
 }

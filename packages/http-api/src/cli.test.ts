@@ -180,7 +180,7 @@ describe('audit', () => {
     expect(text.code).toBe(2);
     const breachLines = text.stdout.split('\n').filter((line) => line.startsWith('breach:'));
     expect(breachLines).toHaveLength(1);
-    expect(breachLines[0]).toContain('event broken: total 10, available 6, reserved by reservations 3');
+    expect(breachLines[0]).toContain('event broken: total 10, available 6, confirmed 3, held 0');
     expect(json.code).toBe(2);
     expect(parse(json)).toEqual({
       ok: false,
@@ -191,7 +191,9 @@ describe('audit', () => {
           totalSeats: 10,
           availableSeats: 6,
           reservedSeats: 3,
+          heldSeats: 0,
           confirmedReservations: 1,
+          heldReservations: 0,
           recordedReservationCount: 1,
         },
       ],

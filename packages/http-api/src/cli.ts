@@ -347,8 +347,9 @@ async function listEvents(events: EventService): Promise<Answer> {
 function breachText(breach: InvariantBreach): string {
   return (
     `breach: event ${breach.eventId}: total ${breach.totalSeats}, available ${breach.availableSeats}, ` +
-    `reserved by reservations ${breach.reservedSeats} (available + reserved = ` +
-    `${breach.availableSeats + breach.reservedSeats}); ${breach.confirmedReservations} confirmed reservations, ` +
+    `confirmed ${breach.reservedSeats}, held ${breach.heldSeats} (available + confirmed + held = ` +
+    `${breach.availableSeats + breach.reservedSeats + breach.heldSeats}); ` +
+    `${breach.confirmedReservations} confirmed reservations and ${breach.heldReservations} holds, ` +
     `the event row counts ${breach.recordedReservationCount}`
   );
 }

@@ -73,6 +73,31 @@ export const apiErrors = {
     message: 'The event has changed since the version in If-Match; fetch it again',
   },
   invalidCursor: { status: 400, code: 'VALIDATION_ERROR', message: 'cursor is invalid; pass back a nextCursor as is' },
+  holdExpired: {
+    status: 410,
+    code: 'HOLD_EXPIRED',
+    message: 'The hold expired before it was confirmed; its seats are back on sale',
+  },
+  reservationCancelled: {
+    status: 409,
+    code: 'RESERVATION_CANCELLED',
+    message: 'The reservation was cancelled and cannot be confirmed',
+  },
+  idempotencyKeyInUse: {
+    status: 409,
+    code: 'IDEMPOTENCY_KEY_IN_USE',
+    message: 'A request with this Idempotency-Key is still being processed; retry after the Retry-After delay',
+  },
+  idempotencyKeyReused: {
+    status: 422,
+    code: 'IDEMPOTENCY_KEY_REUSED',
+    message: 'This Idempotency-Key was used with a different request; use a new key for a new request',
+  },
+  invalidIdempotencyKey: {
+    status: 400,
+    code: 'VALIDATION_ERROR',
+    message: 'Idempotency-Key must be 1 to 255 characters, bare or in double quotes',
+  },
 } as const satisfies Record<string, ApiError>;
 
 export interface ApiError {

@@ -16,6 +16,7 @@ import { createMemoryRateLimiter } from './rate-limit.js';
 import { createRedisRateLimiter } from './rate-limit-redis.js';
 import { createReadinessCheck } from './readiness.js';
 import { createServices, unrefTimers } from './services.js';
+import { startSweeper, type Sweeper } from './sweeper.js';
 
 function readConfigOrExit(): Config {
   try {
@@ -36,6 +37,7 @@ let app: FastifyInstance | undefined;
 let reservations: ReservationService | undefined;
 let rateLimit: RateLimit | undefined;
 let closeReadiness: () => Promise<void> = async () => undefined;
+let sweeper: Sweeper | undefined;
 const READY_TIMEOUT_MS = 2000;
 let stopping = false;
 
@@ -55,6 +57,7 @@ function onSignal(signal: NodeJS.Signals): void {
   const open = database;
   app
     .close()
+    .then(() => sweeper?.stop())
     .then(() => rateLimit?.limiter.close())
     .then(() => closeReadiness())
     .then(() => open.close())
@@ -100,8 +103,13 @@ try {
   });
   closeReadiness = () => readinessDb.destroy();
   const metrics = createMetrics({ pool: () => poolStats(db), events: (query) => services.events.listEvents(query) });
-  const services = createServices(db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers, observer: metrics.commits });
-  reservations = services.reservations;
+  const services = createServices(db, {
+    maxWaitMs: config.maxWaitMs,
+    timers: unrefTimers,
+    observer: metrics.commits,
+    idempotencyRetentionSeconds: config.idempotencyRetentionSeconds,
+  });
+  reservations = metrics.instrument(services.reservations);
   let demo: DemoAccess | undefined;
   if (!config.databaseUrl) demo = await prepareAdminToken(config.dataDir, config.adminToken);
   const adminToken = config.adminToken ?? demo?.adminToken;
@@ -115,7 +123,7 @@ try {
   rateLimit = createRateLimit(config);
   const server = buildApp({
     ...services,
-    reservations: metrics.instrument(services.reservations),
+    reservations,
     metrics,
     readiness: createReadinessCheck(readinessDb, (await readMigrations()).files, READY_TIMEOUT_MS),
     defaultEventId: DEFAULT_EVENT.eventId,
@@ -125,6 +133,12 @@ try {
     logger,
   });
   await server.listen({ port: config.port, host: config.host });
+  sweeper = startSweeper({
+    reservations,
+    idempotency: services.idempotency,
+    intervalMs: config.sweepIntervalMs,
+    logger,
+  });
   if (demo) demo = await addDemoPartner(demo, services.partners);
   if (demo && (demo.newAdminToken || demo.demoPartnerToken)) {
     const address = server.server.address();

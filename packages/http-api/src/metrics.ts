@@ -54,6 +54,17 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const confirmations = new Counter({
+    name: 'ticketboss_confirmations_total',
+    help: 'Hold confirmations decided, by outcome (confirmed, hold_expired, cancelled, not_found, contended)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const swept = new Counter({
+    name: 'ticketboss_holds_expired_total',
+    help: 'Holds past their expiry that the sweeper marked expired, returning their seats',
+    registers: [registry],
+  });
   const batchSize = new Histogram({
     name: 'ticketboss_commit_batch_size',
     help: 'Changes (reservations and cancellations) applied by one coalesced commit',
@@ -130,6 +141,16 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
         async cancelReservation(command) {
           const outcome = await service.cancelReservation(command);
           cancellations.inc({ outcome: outcome.kind });
+          return outcome;
+        },
+        async confirmHold(command) {
+          const outcome = await service.confirmHold(command);
+          confirmations.inc({ outcome: outcome.kind });
+          return outcome;
+        },
+        async sweepExpiredHolds(maxEvents) {
+          const outcome = await service.sweepExpiredHolds(maxEvents);
+          swept.inc(outcome.expired.length);
           return outcome;
         },
       };

@@ -22,6 +22,7 @@ export function buildAppWithoutServices(overrides: Partial<AppDeps> = {}): Fasti
     reservations: unavailable('reservations'),
     events: unavailable('events'),
     partners: unavailable('partners'),
+    idempotency: unavailable('idempotency'),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: 'api-key',
     adminTokenHash: undefined,

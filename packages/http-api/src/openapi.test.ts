@@ -62,7 +62,20 @@ describe('the OpenAPI document', () => {
     app = buildAppWithoutServices();
     const document = await documentOf(app);
     const reserve = document.paths['/v1/events/{eventId}/reservations']?.post;
-    expect(statuses(reserve)).toEqual(['201', '400', '401', '403', '404', '409', '413', '415', '429', '500', '503']);
+    expect(statuses(reserve)).toEqual([
+      '201',
+      '400',
+      '401',
+      '403',
+      '404',
+      '409',
+      '413',
+      '415',
+      '422',
+      '429',
+      '500',
+      '503',
+    ]);
     expect(reserve?.security).toEqual([{ partnerApiKey: [] }]);
     expect(reserve?.tags).toEqual(['Reservations']);
     expect(Object.keys(reserve?.responses[400]?.content?.['application/json']?.examples ?? {})).toContain(

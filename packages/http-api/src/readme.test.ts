@@ -59,6 +59,7 @@ describe('README.md examples', () => {
       totalSeats: 100,
       availableSeats: 100,
       reservedSeats: 0,
+      heldSeats: 0,
       reservationCount: 0,
       maxSeatsPerReservation: 4,
       version: 0,

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import {
   createPostgresEventRepository,
+  createPostgresIdempotencyStore,
   createPostgresPartnerRepository,
   type DatabaseHandle,
 } from '@ticketboss/adapters-postgres';
 import {
   createEventService,
+  createIdempotency,
   createPartnerService,
   createReservationService,
   type Clock,
   type CommitObserver,
   type EventService,
+  type Idempotency,
   type PartnerService,
   type ReservationService,
   type Timers,
@@ -21,9 +24,13 @@ export interface Services {
   readonly reservations: ReservationService;
   readonly events: EventService;
   readonly partners: PartnerService;
+  readonly idempotency: Idempotency;
 }
 
-const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = { now: () => new Date() };
+
+/** How long Idempotency-Key answers are kept by default: 24 hours. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_SECONDS = 24 * 60 * 60;
 
 /** Timers that never keep the process alive on their own. */
 export const unrefTimers: Timers = {
@@ -37,13 +44,22 @@ export const unrefTimers: Timers = {
 /** The use cases on PostgreSQL, wired the same way for the server, the command line and the tests. */
 export function createServices(
   db: DatabaseHandle,
-  options: { maxWaitMs: number; timers?: Timers; observer?: CommitObserver },
+  options: {
+    maxWaitMs: number;
+    timers?: Timers;
+    observer?: CommitObserver;
+    /** How long Idempotency-Key answers are kept (default 24 h). */
+    idempotencyRetentionSeconds?: number;
+    /** Whose time decides expiries (tests move it); the system's by default. */
+    clock?: Clock;
+  },
 ): Services {
-  const repository = createPostgresEventRepository(db);
+  const clock = options.clock ?? systemClock;
+  const repository = createPostgresEventRepository(db, { clock });
   return {
     reservations: createReservationService({
       repository,
-      clock: systemClock,
+      clock,
       ids: { reservationId: randomUUID },
       maxWaitMs: options.maxWaitMs,
       timers: options.timers,
@@ -53,7 +69,15 @@ export function createServices(
     partners: createPartnerService({
       partners: createPostgresPartnerRepository(db),
       keys: apiKeyIssuer,
-      clock: systemClock,
+      clock,
+    }),
+    idempotency: createIdempotency({
+      store: createPostgresIdempotencyStore(db),
+      clock,
+      // A request may wait maxWaitMs for its event and then commit: past that (and a margin) its holder is taken
+      // to be gone. One that was only slow loses nothing: its change applies only while its claim holds.
+      leaseMs: options.maxWaitMs + 1000,
+      retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,
     }),
   };
 }

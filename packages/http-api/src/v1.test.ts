@@ -216,6 +216,7 @@ describe('events', () => {
       totalSeats: 120,
       availableSeats: 120,
       reservedSeats: 0,
+      heldSeats: 0,
       reservationCount: 0,
       maxSeatsPerReservation: 10,
       version: 0,
@@ -441,7 +442,7 @@ describe('partner reservations', () => {
     for (const query of ['?limit=0', '?limit=101', '?limit=abc', '?limit=1.5']) {
       expectError(await call('GET', url + query, bearer(mine)), 400, 'VALIDATION_ERROR', /^limit must be/);
     }
-    expectError(await call('GET', `${url}?status=held`, bearer(mine)), 400, 'VALIDATION_ERROR', /^status must be/);
+    expectError(await call('GET', `${url}?status=active`, bearer(mine)), 400, 'VALIDATION_ERROR', /^status must be/);
     const cursorOf = (text: string) => Buffer.from(text).toString('base64url');
     for (const cursor of [
       'bm9wZQ',

@@ -1,4 +1,9 @@
-import type { CancelReservationOutcome, ReserveSeatsOutcome } from '@ticketboss/domain';
+import {
+  MAX_HOLD_SECONDS,
+  MIN_HOLD_SECONDS,
+  type CancelReservationOutcome,
+  type ReserveSeatsOutcome,
+} from '@ticketboss/domain';
 import { apiErrors, invalidField, type ApiError } from '../errors.js';
 
 /** The answer to a reservation that was not made. */
@@ -13,10 +18,16 @@ export function reserveErrorFor(outcome: Exclude<ReserveSeatsOutcome, { kind: 'r
       };
     case 'invalid_partner_id':
       return invalidField('partnerId');
+    case 'invalid_hold_seconds':
+      return invalidField('holdSeconds', {
+        holdSeconds: `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`,
+      });
     case 'event_not_found':
       return apiErrors.eventNotFound;
     case 'contended':
       return apiErrors.contended;
+    case 'claim_lost':
+      return apiErrors.idempotencyKeyInUse;
   }
 }
 
@@ -27,6 +38,8 @@ export function cancelErrorFor(outcome: Exclude<CancelReservationOutcome, { kind
       return apiErrors.reservationNotFound;
     case 'already_cancelled':
       return apiErrors.reservationAlreadyCancelled;
+    case 'hold_expired':
+      return apiErrors.holdExpired;
     case 'contended':
       return apiErrors.contended;
   }

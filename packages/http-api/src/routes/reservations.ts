@@ -4,9 +4,19 @@ import {
   DEFAULT_MAX_SEATS_PER_RESERVATION,
   MAX_PARTNER_ID_LENGTH,
   MIN_SEATS_PER_RESERVATION,
+  type Attempt,
+  type Idempotency,
   type ReservationService,
+  type ReserveSeatsOutcome,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, sendError } from '../errors.js';
+import {
+  answerIdempotently,
+  errorAnswer,
+  IdempotencyKeyHeader,
+  idempotencyResponses,
+  jsonResponse,
+} from '../idempotency.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
 import {
   contendedResponse,
@@ -25,10 +35,12 @@ export interface SeedReservationRoutesOptions {
   /** The event the seed's unversioned routes act on. */
   readonly eventId: string;
   readonly auth: SeedAuth;
+  readonly idempotency: Idempotency;
 }
 
-// The seed's summary: the /v1 one without the limit per reservation (the seed's is always 10).
-const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation'], {
+// The seed's summary, as the seed has it: the /v1 one without the limit per reservation (the seed's is always
+// 10) and without heldSeats (holds are made through /v1 only; availableSeats leaves live holds out all the same).
+const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation', 'heldSeats'], {
   examples: [
     {
       eventId: 'node-meetup-2025',
@@ -74,10 +86,25 @@ const ReservationParams = Type.Object({ reservationId: Type.String({ description
 
 const tags = ['Seed'];
 
+const reservedBody = (reservation: { reservationId: string; seats: number }) =>
+  jsonResponse(201, { reservationId: reservation.reservationId, seats: reservation.seats, status: 'confirmed' });
+
+/** The answer to a reservation, and whether its Idempotency-Key keeps it (as on /v1). */
+function reserveAttempt(outcome: ReserveSeatsOutcome): Attempt<ReserveSeatsOutcome> {
+  if (outcome.kind === 'reserved')
+    return { result: outcome, response: reservedBody(outcome.reservation), keep: 'recorded' };
+  const error = outcome.kind === 'claim_lost' ? apiErrors.idempotencyKeyInUse : reserveErrorFor(outcome);
+  return {
+    result: outcome,
+    response: errorAnswer(error),
+    keep: outcome.kind === 'insufficient_seats' ? 'record' : 'discard',
+  };
+}
+
 /** The seed's routes, as the seed documents them, on one default event. */
 export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRoutesOptions> = async (
   app,
-  { reservations, eventId, auth },
+  { reservations, eventId, auth, idempotency },
 ) => {
   const access = auth === 'api-key' ? ('partner' as const) : ('open' as const);
 
@@ -98,7 +125,7 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
     async (_request, reply) => {
       const outcome = await reservations.getEventSummary(eventId);
       if (outcome.kind === 'event_not_found') return sendError(reply, apiErrors.eventNotFound);
-      const { maxSeatsPerReservation: _fixed, ...summary } = eventSummaryBody(outcome.summary);
+      const { maxSeatsPerReservation: _fixed, heldSeats: _v1Only, ...summary } = eventSummaryBody(outcome.summary);
       return summary;
     },
   );
@@ -115,6 +142,7 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
           auth === 'api-key'
             ? "The partner is the API key's: `partnerId` may be left out, and must be that partner if sent."
             : 'No API keys (`TICKETBOSS_AUTH=none`): the partner is the `partnerId` of the body.',
+        headers: IdempotencyKeyHeader,
         body: auth === 'api-key' ? KeyedReserveBody : OpenReserveBody,
         response: {
           201: described(Reserved, "Reserved: the seats are the partner's"),
@@ -131,7 +159,12 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
             apiErrors.otherPartner,
           ),
           404: errorResponse('The default event does not exist', apiErrors.eventNotFound),
-          409: errorResponse('Not enough seats left: nothing was reserved', apiErrors.insufficientSeats),
+          409: errorResponse(
+            'Not enough seats left: nothing was reserved; or the same Idempotency-Key is in flight',
+            apiErrors.insufficientSeats,
+            apiErrors.idempotencyKeyInUse,
+          ),
+          422: idempotencyResponses[422],
           503: contendedResponse,
         },
       },
@@ -145,13 +178,17 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
       }
       const partnerId = keyed ?? given;
       if (partnerId === undefined) throw new Error('no partner: the schema or the access check should have refused');
-      const outcome = await reservations.reserveSeats({ eventId, partnerId, seats: request.body.seats });
-      if (outcome.kind !== 'reserved') return sendError(reply, reserveErrorFor(outcome));
-      return reply.code(201).send({
-        reservationId: outcome.reservation.reservationId,
-        seats: outcome.reservation.seats,
-        status: 'confirmed' as const,
-      });
+      const { seats } = request.body;
+      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
+        reserveAttempt(
+          await reservations.reserveSeats({
+            eventId,
+            partnerId,
+            seats,
+            receipt: claim && { claim, render: reservedBody },
+          }),
+        ),
+      );
     },
   );
 

@@ -34,8 +34,11 @@ export const EventSummaryBody = Type.Object(
     name: Type.String(),
     totalSeats: Type.Integer(),
     availableSeats: Type.Integer(),
-    reservedSeats: Type.Integer({ description: 'Seats held by active reservations' }),
-    reservationCount: Type.Integer({ description: 'Number of active reservations' }),
+    reservedSeats: Type.Integer({ description: 'Seats of confirmed reservations' }),
+    heldSeats: Type.Integer({
+      description: 'Seats of live holds; availableSeats + heldSeats + reservedSeats = totalSeats',
+    }),
+    reservationCount: Type.Integer({ description: 'Number of confirmed reservations' }),
     maxSeatsPerReservation: Type.Integer(),
     version: Type.Integer({
       description: 'Grows by one with every accepted reservation, cancellation or update of the event; the ETag',
@@ -47,8 +50,9 @@ export const EventSummaryBody = Type.Object(
         eventId: 'jazz-night',
         name: 'Jazz night',
         totalSeats: 100,
-        availableSeats: 98,
+        availableSeats: 94,
         reservedSeats: 2,
+        heldSeats: 4,
         reservationCount: 1,
         maxSeatsPerReservation: 4,
         version: 1,
@@ -64,6 +68,7 @@ export function eventSummaryBody(summary: EventSummary) {
     totalSeats: summary.totalSeats,
     availableSeats: summary.availableSeats,
     reservedSeats: summary.reservedSeats,
+    heldSeats: summary.heldSeats,
     reservationCount: summary.reservationCount,
     maxSeatsPerReservation: summary.maxSeatsPerReservation,
     version: summary.version,
@@ -76,8 +81,16 @@ export const ReservationBody = Type.Object(
     eventId: Type.String(),
     partnerId: Type.String(),
     seats: Type.Integer(),
-    status: Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')]),
+    status: Type.Union(
+      [Type.Literal('held'), Type.Literal('confirmed'), Type.Literal('cancelled'), Type.Literal('expired')],
+      {
+        description: '`held` until `expiresAt` (then `expired`, seats back) unless confirmed',
+      },
+    ),
     createdAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.Optional(
+      Type.String({ format: 'date-time', description: 'On holds (`held` or `expired`): when the hold stops counting' }),
+    ),
   },
   {
     examples: [
@@ -101,6 +114,10 @@ export function reservationBody(reservation: Reservation) {
     seats: reservation.seats,
     status: reservation.status,
     createdAt: reservation.createdAt.toISOString(),
+    // Only while it matters: a hold that was confirmed or cancelled no longer expires.
+    ...(reservation.expiresAt && (reservation.status === 'held' || reservation.status === 'expired')
+      ? { expiresAt: reservation.expiresAt.toISOString() }
+      : {}),
   };
 }
 

@@ -1,9 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyError } from 'fastify';
-import { MIN_SEATS_PER_RESERVATION, type ReservationService } from '@ticketboss/domain';
+import {
+  MAX_HOLD_SECONDS,
+  MIN_HOLD_SECONDS,
+  MIN_SEATS_PER_RESERVATION,
+  RESERVATION_STATUSES,
+  type Attempt,
+  type ConfirmHoldOutcome,
+  type Idempotency,
+  type ReservationService,
+  type ReserveSeatsOutcome,
+} from '@ticketboss/domain';
 import { partnerOf } from '../access.js';
 import { apiErrors, invalidField, sendError } from '../errors.js';
+import {
+  answerIdempotently,
+  errorAnswer,
+  IdempotencyKeyHeader,
+  idempotencyResponses,
+  jsonResponse,
+} from '../idempotency.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
 import {
   contendedResponse,
@@ -21,7 +38,9 @@ import {
 } from './schemas.js';
 
 const messages = {
-  status: 'status must be confirmed or cancelled',
+  status: `status must be one of ${RESERVATION_STATUSES.join(', ')}`,
+  holdSeconds: `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`,
+  'idempotency-key': apiErrors.invalidIdempotencyKey.message,
   ...pageQueryMessages,
 };
 
@@ -29,8 +48,17 @@ const messages = {
 const Reserve = Type.Object(
   {
     seats: Type.Integer({ minimum: MIN_SEATS_PER_RESERVATION, description: "1 to the event's maxSeatsPerReservation" }),
+    holdSeconds: Type.Optional(
+      Type.Integer({
+        minimum: MIN_HOLD_SECONDS,
+        maximum: MAX_HOLD_SECONDS,
+        description:
+          'Hold the seats this many seconds instead of confirming them: the answer says `held` with `expiresAt`; ' +
+          'confirm before then, or the seats go back on sale at that instant.',
+      }),
+    ),
   },
-  { additionalProperties: false, examples: [{ seats: 2 }] },
+  { additionalProperties: false, examples: [{ seats: 2 }, { seats: 2, holdSeconds: 600 }] },
 );
 const EventParams = Type.Object({ eventId: Type.String({ examples: ['jazz-night'] }) });
 const ReservationParams = Type.Object({
@@ -38,7 +66,10 @@ const ReservationParams = Type.Object({
 });
 const ListQuery = Type.Object({
   status: Type.Optional(
-    Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')], { description: 'Only these; default all' }),
+    Type.Union(
+      RESERVATION_STATUSES.map((status) => Type.Literal(status)),
+      { description: 'Only these; default all. `held` lists live holds, `expired` those past their expiry.' },
+    ),
   ),
   ...PageQuery,
 });
@@ -56,10 +87,44 @@ function isBadSeatCount(error: { validation?: FastifyError['validation']; valida
 }
 
 /** A partner's reservations: made with its key, visible and cancellable only with its keys. */
-export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: ReservationService }> = async (
-  app,
-  { reservations },
-) => {
+/** The answer to a reservation, and whether its Idempotency-Key keeps it. */
+function reserveAttempt(outcome: ReserveSeatsOutcome): Attempt<ReserveSeatsOutcome> {
+  if (outcome.kind === 'reserved') {
+    return { result: outcome, response: jsonResponse(201, reservationBody(outcome.reservation)), keep: 'recorded' };
+  }
+  if (outcome.kind === 'claim_lost') {
+    return { result: outcome, response: errorAnswer(apiErrors.idempotencyKeyInUse), keep: 'discard' };
+  }
+  const response = errorAnswer(reserveErrorFor(outcome));
+  // Refused on the seats themselves: decided. Anything else (a bad count, no event, too busy) decided nothing.
+  return { result: outcome, response, keep: outcome.kind === 'insufficient_seats' ? 'record' : 'discard' };
+}
+
+function confirmAttempt(outcome: ConfirmHoldOutcome): Attempt<ConfirmHoldOutcome> {
+  switch (outcome.kind) {
+    case 'confirmed':
+      return {
+        result: outcome,
+        response: jsonResponse(200, reservationBody(outcome.reservation)),
+        keep: outcome.recorded ? 'recorded' : 'record',
+      };
+    case 'hold_expired':
+      return { result: outcome, response: errorAnswer(apiErrors.holdExpired), keep: 'record' };
+    case 'cancelled':
+      return { result: outcome, response: errorAnswer(apiErrors.reservationCancelled), keep: 'record' };
+    case 'not_found':
+      return { result: outcome, response: errorAnswer(apiErrors.reservationNotFound), keep: 'discard' };
+    case 'contended':
+      return { result: outcome, response: errorAnswer(apiErrors.contended), keep: 'discard' };
+    case 'claim_lost':
+      return { result: outcome, response: errorAnswer(apiErrors.idempotencyKeyInUse), keep: 'discard' };
+  }
+}
+
+export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
+  reservations: ReservationService;
+  idempotency: Idempotency;
+}> = async (app, { reservations, idempotency }) => {
   const config = { access: 'partner' as const, fieldMessages: messages };
 
   app.post(
@@ -74,12 +139,13 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
         summary: 'Reserve seats',
         description:
           "Accepted or refused at once, never oversold. The partner is the API key's: a `partnerId` in the body is " +
-          'refused. If the connection drops before the answer, list your reservations before retrying: a blind ' +
-          'retry can book twice.',
+          'refused. With `holdSeconds` the seats are held, not confirmed. Send an `Idempotency-Key` to retry ' +
+          'safely: a retry never books twice.',
         params: EventParams,
+        headers: IdempotencyKeyHeader,
         body: Reserve,
         response: {
-          201: described(ReservationBody, 'Reserved'),
+          201: described(ReservationBody, 'Reserved, or held until `expiresAt`'),
           400: errorResponse(
             "The body is not valid; `seats` outside 1 to the event's limit names that limit",
             { ...invalidField('seats'), message: 'seats must be between 1 and 4' },
@@ -87,7 +153,12 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
             { code: 'VALIDATION_ERROR', message: 'partnerId cannot be set here' },
           ),
           404: errorResponse('No event has this id', apiErrors.eventNotFound),
-          409: errorResponse('Not enough seats left: nothing was reserved', apiErrors.insufficientSeats),
+          409: errorResponse(
+            'Not enough seats left: nothing was reserved; or the same Idempotency-Key is in flight',
+            apiErrors.insufficientSeats,
+            apiErrors.idempotencyKeyInUse,
+          ),
+          422: idempotencyResponses[422],
           503: contendedResponse,
         },
       },
@@ -96,14 +167,18 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
       const { partnerId } = partnerOf(request);
       const invalid = request.validationError;
       if (invalid && !isBadSeatCount(invalid)) throw invalid;
-      const outcome = await reservations.reserveSeats({
-        eventId: request.params.eventId,
-        partnerId,
-        // NaN is never a seat count: the use case answers with the event's limit (or that there is no event).
-        seats: invalid ? Number.NaN : request.body.seats,
-      });
-      if (outcome.kind === 'reserved') return reply.code(201).send(reservationBody(outcome.reservation));
-      return sendError(reply, reserveErrorFor(outcome));
+      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
+        reserveAttempt(
+          await reservations.reserveSeats({
+            eventId: request.params.eventId,
+            partnerId,
+            // NaN is never a seat count: the use case answers with the event's limit (or that there is no event).
+            seats: invalid ? Number.NaN : request.body.seats,
+            holdSeconds: invalid ? undefined : request.body.holdSeconds,
+            receipt: claim && { claim, render: (r) => jsonResponse(201, reservationBody(r)) },
+          }),
+        ),
+      );
     },
   );
 
@@ -179,6 +254,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
             apiErrors.reservationNotFound,
             apiErrors.reservationAlreadyCancelled,
           ),
+          410: errorResponse('A hold that already expired: its seats are back', apiErrors.holdExpired),
           503: contendedResponse,
         },
       },
@@ -190,6 +266,47 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{ reservations: Rese
       });
       if (outcome.kind === 'cancelled') return reply.code(204).send(null);
       return sendError(reply, cancelErrorFor(outcome));
+    },
+  );
+
+  app.post(
+    '/v1/reservations/:reservationId/confirm',
+    {
+      config,
+      schema: {
+        tags,
+        operationId: 'confirmHold',
+        summary: 'Confirm a hold',
+        description:
+          'Turns your own live hold into a confirmed reservation; its seats stay taken. Confirming a confirmed ' +
+          'reservation answers the same again. Takes an `Idempotency-Key` like the reservation does.',
+        params: ReservationParams,
+        headers: IdempotencyKeyHeader,
+        response: {
+          200: described(ReservationBody, 'Confirmed'),
+          404: reservationNotFound,
+          409: errorResponse(
+            'The reservation was cancelled; or the same Idempotency-Key is in flight',
+            apiErrors.reservationCancelled,
+            apiErrors.idempotencyKeyInUse,
+          ),
+          410: errorResponse('The hold expired before it was confirmed: its seats are back', apiErrors.holdExpired),
+          422: idempotencyResponses[422],
+          503: contendedResponse,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { partnerId } = partnerOf(request);
+      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
+        confirmAttempt(
+          await reservations.confirmHold({
+            reservationId: request.params.reservationId,
+            partnerId,
+            receipt: claim && { claim, render: (r) => jsonResponse(200, reservationBody(r)) },
+          }),
+        ),
+      );
     },
   );
 };

@@ -6,7 +6,7 @@ import {
   readMigrations,
 } from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
-import { DEFAULT_EVENT } from '@ticketboss/domain';
+import { DEFAULT_EVENT, type Clock } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { RateLimit } from '../access.js';
 import { sha256 } from '../api-keys.js';
@@ -40,6 +40,9 @@ export interface AppWithDatabaseOptions {
   /** Default TEST_ADMIN_TOKEN; null for none. */
   readonly adminToken?: string | null;
   readonly rateLimit?: RateLimit;
+  /** Whose time decides expiries; tests move it to expire holds and keys. */
+  readonly clock?: Clock;
+  readonly idempotencyRetentionSeconds?: number;
 }
 
 /** The real app on a fresh, migrated and seeded database, wired as main.ts wires it. */
@@ -52,7 +55,12 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
   await ensureEvent(pool, DEFAULT_EVENT);
   const metrics = createMetrics({ pool: () => poolStats(pool), events: (query) => services.events.listEvents(query) });
-  const services = createServices(pool, { maxWaitMs: options.maxWaitMs ?? 2000, observer: metrics.commits });
+  const services = createServices(pool, {
+    maxWaitMs: options.maxWaitMs ?? 2000,
+    observer: metrics.commits,
+    clock: options.clock,
+    idempotencyRetentionSeconds: options.idempotencyRetentionSeconds,
+  });
   const adminToken = options.adminToken === undefined ? TEST_ADMIN_TOKEN : options.adminToken;
   const app = buildApp({
     ...services,

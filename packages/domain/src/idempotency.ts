@@ -1,0 +1,94 @@
+import type { Clock, IdempotencyClaim, IdempotencyScope, IdempotencyStore, StoredResponse } from './ports.js';
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/**
+ * How an attempt's answer is kept: `recorded` by the commit that made the change (a receipt), `record` now (a
+ * decision that changed nothing, such as "not enough seats"), or `discard` (nothing was decided: a retry is a
+ * fresh attempt).
+ */
+export type Keeping = 'recorded' | 'record' | 'discard';
+
+export interface Attempt<T> {
+  readonly result: T;
+  readonly response: StoredResponse;
+  readonly keep: Keeping;
+}
+
+export type IdempotentOutcome<T> =
+  /** This request decided; `result` is the attempt's. */
+  | { readonly kind: 'fresh'; readonly result: T; readonly response: StoredResponse }
+  /** An earlier request with the same key and body decided; its answer, as it was sent. */
+  | { readonly kind: 'replayed'; readonly response: StoredResponse }
+  /** An earlier request with the same key is still being decided. */
+  | { readonly kind: 'in_use'; readonly retryAfterSeconds: number }
+  /** The key was used with a different request. */
+  | { readonly kind: 'reused' };
+
+export interface IdempotencyOptions {
+  readonly store: IdempotencyStore;
+  readonly clock: Clock;
+  /**
+   * How long a claim holds before another request may take the key over. A request still running past it loses
+   * its claim safely: its change applies only while the claim holds.
+   */
+  readonly leaseMs: number;
+  /** How long a key's answer is kept. */
+  readonly retentionMs: number;
+}
+
+export interface Idempotency {
+  /**
+   * Runs `attempt` once per key: the first request claims the key and decides; later ones with the same
+   * fingerprint get its answer, with another fingerprint `reused`, while it runs `in_use`. An attempt that
+   * throws gives the key back.
+   */
+  run<T>(
+    scope: IdempotencyScope,
+    fingerprint: string,
+    attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
+  ): Promise<IdempotentOutcome<T>>;
+  /** Deletes answers older than the retention; returns how many. */
+  purge(limit?: number): Promise<number>;
+}
+
+/** True for a key the IETF draft allows here: 1 to 255 characters. */
+export function isValidIdempotencyKey(key: string): boolean {
+  return key.length >= 1 && key.length <= MAX_IDEMPOTENCY_KEY_LENGTH;
+}
+
+export function createIdempotency({ store, clock, leaseMs, retentionMs }: IdempotencyOptions): Idempotency {
+  return {
+    async run<T>(
+      scope: IdempotencyScope,
+      fingerprint: string,
+      attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
+    ): Promise<IdempotentOutcome<T>> {
+      const now = clock.now();
+      const claimed = await store.claim(scope, fingerprint, { now, leaseMs, retentionMs });
+      if (claimed.kind !== 'claimed') {
+        if (claimed.fingerprint !== fingerprint) return { kind: 'reused' };
+        if (claimed.kind === 'completed') return { kind: 'replayed', response: claimed.response };
+        const waitMs = claimed.lockedUntil.getTime() - now.getTime();
+        return { kind: 'in_use', retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+      }
+      const { claim } = claimed;
+      let outcome: Attempt<T>;
+      try {
+        outcome = await attempt(claim);
+      } catch (error) {
+        await store.release(claim).catch(() => undefined);
+        throw error;
+      }
+      // Should either fail, the key stays claimed until its lease runs out, and a retry then decides afresh: the
+      // answer sent now changed nothing, so deciding again is safe.
+      if (outcome.keep === 'record') await store.complete(claim, outcome.response, clock.now()).catch(() => false);
+      else if (outcome.keep === 'discard') await store.release(claim).catch(() => undefined);
+      return { kind: 'fresh', result: outcome.result, response: outcome.response };
+    },
+
+    purge(limit = 1000) {
+      return store.purge(new Date(clock.now().getTime() - retentionMs), limit);
+    },
+  };
+}

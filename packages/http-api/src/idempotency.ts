@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import {
+  isValidIdempotencyKey,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  type Attempt,
+  type Idempotency,
+  type IdempotencyClaim,
+  type StoredResponse,
+} from '@ticketboss/domain';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { apiErrors, CONTENDED_RETRY_AFTER_SECONDS, type ApiError } from './errors.js';
+import { errorResponse } from './routes/schemas.js';
+
+/** The Idempotency-Key request header, for the routes that take it (and the OpenAPI document). */
+export const IdempotencyKeyHeader = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, bare or quoted (for example a UUID). A retry with the same ` +
+        'key and body gets the first answer again, with `Idempotent-Replayed: true`, and changes nothing. Keys ' +
+        'are scoped to the partner and the route, and kept 24 hours by default.',
+      examples: ['"8e03978e-40d5-43e8-bc93-6894a57f9324"'],
+    }),
+  ),
+});
+
+/** The answers a keyed request can get besides the route's own. */
+export const idempotencyResponses = {
+  409: errorResponse(
+    'A request with the same Idempotency-Key is still in flight (with `Retry-After`)',
+    apiErrors.idempotencyKeyInUse,
+  ),
+  422: errorResponse('The Idempotency-Key was used with a different request', apiErrors.idempotencyKeyReused),
+};
+
+/** An answer in the form it is sent and, under a key, kept. */
+export function jsonResponse(statusCode: number, body: unknown): StoredResponse {
+  return { statusCode, body: JSON.stringify(body) };
+}
+
+export function errorAnswer(error: ApiError): StoredResponse {
+  return jsonResponse(error.status, { error: error.message, code: error.code });
+}
+
+/** Sends an answer exactly as it is kept, so that a replay is byte for byte the first answer. */
+export function sendStored(reply: FastifyReply, { statusCode, body }: StoredResponse): FastifyReply {
+  if (statusCode === apiErrors.contended.status) reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * The request's Idempotency-Key: undefined without one, an ApiError when it is not 1 to 255 characters (bare,
+ * or an sf-string in double quotes, as the IETF draft writes it) or sent twice.
+ */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined | ApiError {
+  const raw = request.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') return apiErrors.invalidIdempotencyKey;
+  const key = raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw;
+  return isValidIdempotencyKey(key) && !/[\u0000-\u001f\u007f]/.test(key) ? key : apiErrors.invalidIdempotencyKey;
+}
+
+/** JSON with object keys sorted, so that the same body sent with its fields in another order is the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** What makes two requests under one key "the same request": method, path and body. */
+function fingerprintOf(request: FastifyRequest): string {
+  const path = request.url.split('?')[0];
+  return createHash('sha256')
+    .update(`${request.method} ${path}\n${canonicalJson(request.body ?? null)}`)
+    .digest('base64url');
+}
+
+/**
+ * Answers a request that may carry an Idempotency-Key. Without a key `attempt` simply runs. With one, the first
+ * request decides and its answer is kept (by the commit of the change it made, or at once for a decision that
+ * changed nothing); a retry gets that answer again with `Idempotent-Replayed: true`; the same key with another
+ * body is 422, and while the first is in flight 409 with `Retry-After`. Answers that decided nothing are not
+ * kept, so a retry after them is a fresh attempt.
+ */
+export async function answerIdempotently<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  idempotency: Idempotency,
+  partnerId: string,
+  attempt: (claim: IdempotencyClaim | undefined) => Promise<Attempt<T>>,
+): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(request);
+  if (typeof key === 'object') return sendStored(reply, errorAnswer(key));
+  if (key === undefined) return sendStored(reply, (await attempt(undefined)).response);
+  const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
+  const outcome = await idempotency.run({ partnerId, route, key }, fingerprintOf(request), attempt);
+  switch (outcome.kind) {
+    case 'fresh':
+      return sendStored(reply, outcome.response);
+    case 'replayed':
+      reply.header('idempotent-replayed', 'true');
+      return sendStored(reply, outcome.response);
+    case 'in_use':
+      reply.header('retry-after', String(outcome.retryAfterSeconds));
+      return sendStored(reply, errorAnswer(apiErrors.idempotencyKeyInUse));
+    case 'reused':
+      return sendStored(reply, errorAnswer(apiErrors.idempotencyKeyReused));
+  }
+}

@@ -1,0 +1,55 @@
+import type { Idempotency, Reservation, ReservationService } from '@ticketboss/domain';
+import type { FastifyBaseLogger } from 'fastify';
+
+export interface Sweeper {
+  /** Runs one round now (after the one in progress, if any). */
+  runOnce(): Promise<void>;
+  /** Stops the timer and waits for the round in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Every `intervalMs`: marks holds past their expiry `expired`, returning their seats, and purges Idempotency-Key
+ * answers past their retention. Neither is needed for correctness (reads and decisions treat a hold as expired
+ * from its expiry on; a key past its retention counts as absent), so a failed round is logged and the next one
+ * tries again. Every API process runs one: the commits are version-guarded, so each hold's seats come back
+ * exactly once however many sweep at the same moment. `onExpired` is where expiry notifications will hook in.
+ */
+export function startSweeper(deps: {
+  reservations: ReservationService;
+  idempotency: Idempotency;
+  intervalMs: number;
+  logger: FastifyBaseLogger;
+  onExpired?: (expired: readonly Reservation[]) => void;
+}): Sweeper {
+  const { reservations, idempotency, intervalMs, logger, onExpired } = deps;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  async function round(): Promise<void> {
+    try {
+      const { expired } = await reservations.sweepExpiredHolds();
+      if (expired.length > 0) {
+        logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
+        onExpired?.(expired);
+      }
+      const purged = await idempotency.purge();
+      if (purged > 0) logger.debug({ keys: purged }, 'purged Idempotency-Key answers past their retention');
+    } catch (err) {
+      logger.warn({ err }, 'sweep failed; the next round will try again');
+    }
+  }
+
+  const runOnce = () => (running = running.then(round));
+  const timer = intervalMs > 0 ? setInterval(() => void runOnce(), intervalMs) : undefined;
+  timer?.unref();
+  return {
+    runOnce,
+    async stop() {
+      if (stopped) return running;
+      stopped = true;
+      if (timer) clearInterval(timer);
+      return running;
+    },
+  };
+}
