@@ -12,7 +12,6 @@ import {
   type EventRepository,
   type EventSummary,
   type ExpectedVersion,
-  type Receipt,
   type Reservation,
   type ReservationStatus,
   type SeatChanges,
@@ -306,7 +305,8 @@ function statusCondition(status: ReservationStatus, now: Date) {
       return sql<boolean>`status = 'held' AND expires_at > ${now}`;
     case 'expired':
       return sql<boolean>`(status = 'expired' OR (status = 'held' AND expires_at <= ${now}))`;
-    default:
+    case 'confirmed':
+    case 'cancelled':
       return sql<boolean>`status = ${status}`;
   }
 }

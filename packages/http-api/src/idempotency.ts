@@ -51,14 +51,16 @@ export function sendStored(reply: FastifyReply, { statusCode, body }: StoredResp
 
 /**
  * The request's Idempotency-Key: undefined without one, an ApiError when it is not 1 to 255 characters (bare,
- * or an sf-string in double quotes, as the IETF draft writes it) or sent twice.
+ * or an sf-string in double quotes, as the IETF draft writes it) or holds control characters. (Node joins a
+ * header sent twice with ", ": that is one key.)
  */
 export function idempotencyKeyOf(request: FastifyRequest): string | undefined | ApiError {
   const raw = request.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string') return apiErrors.invalidIdempotencyKey;
   const key = raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw;
-  return isValidIdempotencyKey(key) && !/[\u0000-\u001f\u007f]/.test(key) ? key : apiErrors.invalidIdempotencyKey;
+  const printable = [...key].every((char) => char >= ' ' && char !== '\u007f');
+  return isValidIdempotencyKey(key) && printable ? key : apiErrors.invalidIdempotencyKey;
 }
 
 /** JSON with object keys sorted, so that the same body sent with its fields in another order is the same. */
