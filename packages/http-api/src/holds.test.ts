@@ -112,6 +112,38 @@ describe('holds', () => {
     });
   });
 
+  it('on the real clock: a 1-second hold counts until its expiresAt and not after, with no sweeper anywhere', async () => {
+    const real = await createAppWithDatabase({ database: t.database, seedAuth: 'api-key' });
+    try {
+      const eventId = await newEvent(5);
+      const get = (url: string) => real.app.inject({ url, headers: bearer(acme) });
+      const made = await real.app.inject({
+        method: 'POST',
+        url: `/v1/events/${eventId}/reservations`,
+        headers: { ...bearer(acme), 'content-type': 'application/json' },
+        payload: JSON.stringify({ seats: 5, holdSeconds: 1 }),
+      });
+      const { reservationId, expiresAt } = made.json<{ reservationId: string; expiresAt: string }>();
+      expect((await get(`/v1/events/${eventId}`)).json()).toMatchObject({ availableSeats: 0, heldSeats: 5 });
+      await new Promise((resolve) => setTimeout(resolve, Date.parse(expiresAt) - Date.now() + 5));
+      expect((await get(`/v1/events/${eventId}`)).json()).toMatchObject({ availableSeats: 5, heldSeats: 0 });
+      const confirm = await real.app.inject({
+        method: 'POST',
+        url: `/v1/reservations/${reservationId}/confirm`,
+        headers: bearer(acme),
+      });
+      expectError(confirm, 410, 'HOLD_EXPIRED');
+      const row = await t.database.db
+        .selectFrom('reservations')
+        .select('status')
+        .where('reservation_id', '=', reservationId)
+        .executeTakeFirstOrThrow();
+      expect(row.status).toBe('held'); // no sweeper ran: the row is unmarked, and yet nothing counts it
+    } finally {
+      await real.close();
+    }
+  });
+
   it('cancelling a live hold returns its seats, like cancelling a confirmed reservation', async () => {
     const eventId = await newEvent();
     const { reservationId } = (await hold(eventId, 2, 60)).json<{ reservationId: string }>();
