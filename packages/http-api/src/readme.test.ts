@@ -43,10 +43,12 @@ describe('README.md examples', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function run(script: string): Promise<string[]> {
+  async function run(script: string, extraEnv: Record<string, string> = {}): Promise<string[]> {
     // Only the port differs: the test server listens on a free one. A newline after each body, one per line.
     const local = script.replaceAll('http://localhost:3000', baseUrl).replaceAll(/(curl -s)/g, '$1 -w "\\n"');
-    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', local], { env });
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', local], {
+      env: { ...env, ...extraEnv },
+    });
     return stdout.split('\n').filter((line) => line.trim() !== '');
   }
 
@@ -99,5 +101,26 @@ describe('README.md examples', () => {
     expect(JSON.parse(lines[5]!)).toEqual({ error: 'seats must be between 1 and 10', code: 'VALIDATION_ERROR' });
     expect(JSON.parse(lines[6]!)).toMatchObject({ code: 'UNAUTHORIZED' });
     expect(lines).toHaveLength(7);
+  });
+  it('holds and safe retries, with the key Acme got in the tour', async () => {
+    const created = await fetch(`${baseUrl}/v1/partners/acme/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    });
+    expect(created.status).toBe(201);
+    const { token } = (await created.json()) as { token: string };
+    // The tour emptied Acme's rate limit on purpose; let it refill.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const [block] = await blocksOf('### Holds, and retrying safely');
+    const lines = await run(block!, { ACME_TOKEN: token });
+    const held = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(held).toMatchObject({ eventId: 'jazz-night', partnerId: 'acme', seats: 2, status: 'held' });
+    expect(Date.parse(held.expiresAt as string) - Date.parse(held.createdAt as string)).toBe(600_000);
+    expect(lines[1]).toBe(lines[0]);
+    expect(JSON.parse(lines[2]!)).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(JSON.parse(lines[3]!)).toMatchObject({ availableSeats: 96, reservedSeats: 2, heldSeats: 2 });
+    expect(JSON.parse(lines[4]!)).toMatchObject({ reservationId: held.reservationId, status: 'confirmed' });
+    expect(JSON.parse(lines[5]!)).toMatchObject({ code: 'HOLD_EXPIRED' });
+    expect(lines).toHaveLength(6);
   });
 });
