@@ -43,9 +43,15 @@ export function errorAnswer(error: ApiError): StoredResponse {
   return jsonResponse(error.status, { error: error.message, code: error.code });
 }
 
+const inUseBody = errorAnswer(apiErrors.idempotencyKeyInUse).body;
+
 /** Sends an answer exactly as it is kept, so that a replay is byte for byte the first answer. */
 export function sendStored(reply: FastifyReply, { statusCode, body }: StoredResponse): FastifyReply {
-  if (statusCode === apiErrors.contended.status) reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  // A 503, or a key taken over while this request ran (it outlived its lease): worth retrying shortly.
+  const retryLater = statusCode === apiErrors.contended.status || body === inUseBody;
+  if (retryLater && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  }
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }
 
