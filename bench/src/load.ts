@@ -3,6 +3,7 @@
  * scenario over HTTP with undici, and prints its result as one JSON line on stdout.
  */
 import { analyseSellOut, fetchSummary, inParallel, seatCounts, type ReserveResult } from '@ticketboss/http-api/testing';
+import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import { summarise, type LatencySummary } from './stats.js';
 
@@ -23,6 +24,8 @@ export type LoadPlan =
       readonly tokens: string[];
       readonly clients: number;
       readonly durationMs: number;
+      /** Each reservation sent with an Idempotency-Key of its own, as a careful partner sends it. */
+      readonly idempotencyKeys?: boolean;
     };
 
 export interface SellOutResult {
@@ -66,12 +69,16 @@ function pool(url: string, connections: number): Pool {
 }
 
 /** The seed's POST /reservations with a partner's key, as partners call it by default. */
-async function reserve(url: string, seats: number, token: string) {
+async function reserve(url: string, seats: number, token: string, idempotencyKey?: string) {
   const startedAt = performance.now();
   const { statusCode, body } = await pool(url, 256).request({
     path: '/reservations',
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+      ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
+    },
     body: JSON.stringify({ seats }),
   });
   const payload = (await body.json()) as { reservationId?: string; error?: string };
@@ -131,7 +138,7 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
       const url = plan.urls[client % plan.urls.length]!;
       const token = plan.tokens[client % plan.tokens.length]!;
       while (performance.now() < until) {
-        const r = await reserve(url, 1, token);
+        const r = await reserve(url, 1, token, plan.idempotencyKeys ? randomUUID() : undefined);
         latencies.push(r.answeredAt - r.startedAt);
         if (r.statusCode !== 201 || !r.payload.reservationId) {
           errors += 1;

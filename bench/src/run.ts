@@ -332,20 +332,24 @@ async function main(): Promise<void> {
     const one = await startApi(churnDb, 1, workDir);
     const two = await startApi(twoDb, 2, workDir);
     const churns: ChurnResult[] = [];
+    const churnsKeyed: ChurnResult[] = [];
     const ceilings: (Ceiling | undefined)[] = [];
     const churnsTwo: ChurnResult[] = [];
-    const churnPlan = ({ urls, tokens }: Api): LoadPlan => ({
+    const churnPlan = ({ urls, tokens }: Api, idempotencyKeys = false): LoadPlan => ({
       scenario: 'churn',
       urls,
       tokens,
       clients: CLIENTS,
       durationMs: churnSeconds * 1000,
+      idempotencyKeys,
     });
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(
-        `bench: round ${round}/${rounds}: churn (1 process), ceiling (pgbench), churn (2 processes), ${churnSeconds} s each\n`,
+        `bench: round ${round}/${rounds}: churn (1 process, without and with Idempotency-Key), ceiling (pgbench), ` +
+          `churn (2 processes), ${churnSeconds} s each\n`,
       );
       churns.push(await load<ChurnResult>(churnPlan(one)));
+      churnsKeyed.push(await load<ChurnResult>(churnPlan(one, true)));
       ceilings.push(await pgbenchCeiling(churnDb, workDir));
       churnsTwo.push(await load<ChurnResult>(churnPlan(two)));
     }
@@ -356,6 +360,10 @@ async function main(): Promise<void> {
     const churnTwoCommits = await two.stop();
 
     const churn = median(churns, (c) => c.operationsPerSecond);
+    const churnKeyed = median(churnsKeyed, (c) => c.operationsPerSecond);
+    // What keys cost, measured side by side in each round.
+    const keyedRatios = churnsKeyed.map((c, i) => c.operationsPerSecond / churns[i]!.operationsPerSecond);
+    const keyedRatio = median(keyedRatios, (r) => r);
     const churnTwo = median(churnsTwo, (c) => c.operationsPerSecond);
     const measured = ceilings.filter((c): c is Ceiling => c !== undefined);
     const ceiling = measured.length > 0 ? median(measured, (c) => c.operationsPerSecond) : undefined;
@@ -379,6 +387,7 @@ async function main(): Promise<void> {
       sellOut: { ...sellOut, peakRssMb: sellOutRss, commits: sellOutCommits },
       sellOutCold: coldSellOut,
       churn: { ...churn, peakRssMb: churnRss, commits: churnCommits, rounds: churns },
+      churnWithIdempotencyKeys: { ...churnKeyed, rounds: churnsKeyed },
       ceiling: ceiling ?? null,
       churnTwoProcesses: { ...churnTwo, peakRssMb: churnTwoRss, commits: churnTwoCommits, rounds: churnsTwo },
       ceilingRounds: ceilings,
@@ -387,6 +396,8 @@ async function main(): Promise<void> {
         churnTwoProcessesToCeiling: ratioTwo,
         perRound: ratios,
         perRoundTwoProcesses: ratiosTwo,
+        keyedToUnkeyed: keyedRatio,
+        perRoundKeyedToUnkeyed: keyedRatios,
       },
     };
 
@@ -423,6 +434,16 @@ async function main(): Promise<void> {
         churnRss.map((m) => fmt(m)).join(', '),
       ],
       [
+        `2b. churn as in 2, each reservation with its own Idempotency-Key (median of ${rounds})`,
+        `${fmt(churnKeyed.operationsPerSecond)} ops/s`,
+        `${churnKeyed.reserved} × 201, ${churnKeyed.cancelled} × 204`,
+        `${churnKeyed.errors} (503: ${churnKeyed.contended})`,
+        fmt(churnKeyed.latency.p50, 1),
+        fmt(churnKeyed.latency.p99, 1),
+        '',
+        '',
+      ],
+      [
         `3. ceiling: the same statements by pgbench, ${CLIENTS} clients, one request per commit (median of ${rounds})`,
         ceiling ? `${fmt(ceiling.operationsPerSecond)} ops/s` : 'pgbench not found',
         '',
@@ -452,6 +473,8 @@ async function main(): Promise<void> {
       '',
       `churn ÷ ceiling, median of ${rounds} rounds: ${fmt(ratio, 2)} (1 process; rounds ${ratios.map((r) => fmt(r, 2)).join(', ')}), ` +
         `${fmt(ratioTwo, 2)} (2 processes; rounds ${ratiosTwo.map((r) => fmt(r, 2)).join(', ')}); target >= 3`,
+      `with Idempotency-Key ÷ without, median of ${rounds} rounds: ${fmt(keyedRatio, 2)} ` +
+        `(rounds ${keyedRatios.map((r) => fmt(r, 2)).join(', ')})`,
     ].join('\n');
     process.stdout.write(`${table}\n`);
     process.stdout.write(`\n/metrics of the churn process (row 2) after its rounds:\n${churnMetrics.join('\n')}\n`);
