@@ -236,7 +236,12 @@ export function createPostgresEventRepository(
     async commitChanges(expected, changes): Promise<CommitResult> {
       try {
         const now = clock.now();
-        const { event, liveIds, claimedIds, expired, current } = await applyChanges(db, now, expected, changes);
+        const { event, liveCancelIds, liveConfirmIds, claimedIds, expired, current } = await applyChanges(
+          db,
+          now,
+          expected,
+          changes,
+        );
         if (event) {
           return {
             kind: 'committed',
@@ -244,10 +249,13 @@ export function createPostgresEventRepository(
             expired: (expired ?? []).map((r) => toReservation(r, now)),
           };
         }
-        const live = new Set(liveIds);
-        const gone = [...changes.cancellations, ...(changes.confirmations ?? [])]
-          .map((r) => r.reservationId)
-          .filter((id) => !live.has(id));
+        // Each list against its own live rows: an id to cancel and to confirm at once must not hide either.
+        const liveCancels = new Set(liveCancelIds);
+        const liveConfirms = new Set(liveConfirmIds);
+        const gone = [
+          ...changes.cancellations.filter((r) => !liveCancels.has(r.reservationId)),
+          ...(changes.confirmations ?? []).filter((r) => !liveConfirms.has(r.reservationId)),
+        ].map((r) => r.reservationId);
         if (gone.length > 0) return { kind: 'not_active', reservationIds: gone };
         const claimed = new Set(claimedIds);
         const lost = (changes.receipts ?? []).map((r) => r.reservationId).filter((id) => !claimed.has(id));
@@ -317,8 +325,10 @@ const idsOf = (reservations: readonly Reservation[]) => reservations.map((r) => 
 interface AppliedRow {
   /** The event after the change; null when nothing was applied. */
   event: EventRow | null;
-  /** Of the reservations to cancel or confirm, those still live (and now locked by this statement). */
-  liveIds: string[] | null;
+  /** Of the reservations to cancel, those still live (and now locked by this statement). */
+  liveCancelIds: string[] | null;
+  /** Of the holds to confirm, those still live (and now locked by this statement). */
+  liveConfirmIds: string[] | null;
   /** Of the receipts, the changes whose claim was still held (and is now locked by this statement). */
   claimedIds: string[] | null;
   /** The holds this commit expired. */
@@ -346,6 +356,11 @@ async function applyChanges(
   expected: ExpectedVersion,
   { reservations, cancellations, confirmations = [], receipts = [] }: SeatChanges,
 ): Promise<AppliedRow> {
+  // One statement changes a row once: PostgreSQL would apply only one of two updates of it, unpredictably.
+  const changed = [...cancellations, ...confirmations].map((r) => r.reservationId);
+  if (new Set(changed).size !== changed.length) {
+    throw new Error('a commit cancels or confirms the same reservation twice');
+  }
   const seatsTaken = sumOfSeats(reservations);
   const seatsReturned = sumOfSeats(cancellations);
   const cancelIds = idsOf(cancellations);
@@ -436,8 +451,8 @@ async function applyChanges(
            = (receipt.partner_id, receipt.route, receipt.idem_key, receipt.claim_token)
     )
     SELECT (SELECT row_to_json(moved) FROM moved) AS event,
-           (SELECT array_agg(reservation_id) FROM (SELECT reservation_id FROM live_cancel
-                                                   UNION ALL SELECT reservation_id FROM live_confirm) AS l) AS "liveIds",
+           (SELECT array_agg(reservation_id) FROM live_cancel) AS "liveCancelIds",
+           (SELECT array_agg(reservation_id) FROM live_confirm) AS "liveConfirmIds",
            (SELECT array_agg(reservation_id) FROM claims) AS "claimedIds",
            (SELECT json_agg(expired) FROM expired) AS expired,
            (SELECT row_to_json(e)

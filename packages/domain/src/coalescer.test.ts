@@ -198,4 +198,27 @@ describe('coalescer, when the database misbehaves', () => {
     const coalescer = createCoalescer({ repository, clock: { now: () => new Date() } });
     expect((await coalescer.reserve(reservation(3), FAR)).kind).toBe('reserved');
   });
+
+  it('changes a reservation once per commit: a second confirm, or a cancel after a confirm, waits for the next', async () => {
+    const { repository, coalescer } = setup(10);
+    const hold: Reservation = { ...reservation(2), status: 'held', expiresAt: new Date(Date.now() + 60_000) };
+    expect(await coalescer.reserve(hold, FAR)).toMatchObject({ kind: 'reserved' });
+    // While a commit is in flight, all three queue up for the next one.
+    const inFlight = coalescer.reserve(reservation(1), FAR);
+    const outcomes = await Promise.all([
+      coalescer.confirm(hold, FAR),
+      coalescer.confirm(hold, FAR),
+      coalescer.cancel(hold, FAR),
+      inFlight,
+    ]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['confirmed', 'not_live', 'cancelled', 'reserved']);
+    const stored = repository.allReservations().find((r) => r.reservationId === hold.reservationId);
+    expect(stored?.status).toBe('cancelled');
+    expect(await repository.getEventSummary('gig')).toMatchObject({
+      availableSeats: 9,
+      heldSeats: 0,
+      reservedSeats: 1,
+      reservationCount: 1,
+    });
+  });
 });

@@ -134,10 +134,35 @@ export function createCoalescer(deps: {
     if (!queue.committing) void drain(eventId, queue);
   }
 
+  /**
+   * The queued requests one commit takes: all of them, except that a commit confirms a reservation at most once and
+   * never both confirms and cancels one (it changes each reservation once). Those wait for the next commit, which
+   * decides them on what this one did. (Repeated cancellations stay: the plan answers all but the first.)
+   */
+  function takeBatch(queue: EventQueue): Waiting[] {
+    const confirming = new Set<string>();
+    const cancelling = new Set<string>();
+    const batch: Waiting[] = [];
+    const later: Waiting[] = [];
+    for (const waiting of queue.waiting) {
+      if (waiting.kind === 'confirm' || waiting.kind === 'cancel') {
+        const id = waiting.reservation.reservationId;
+        if (confirming.has(id) || (waiting.kind === 'confirm' && cancelling.has(id))) {
+          later.push(waiting);
+          continue;
+        }
+        (waiting.kind === 'confirm' ? confirming : cancelling).add(id);
+      }
+      batch.push(waiting);
+    }
+    queue.waiting = later;
+    return batch;
+  }
+
   async function drain(eventId: string, queue: EventQueue): Promise<void> {
     queue.committing = true;
     while (queue.waiting.length > 0) {
-      const batch = queue.waiting.splice(0);
+      const batch = takeBatch(queue);
       for (const waiting of batch) {
         deadlineTimers.get(waiting)?.();
         deadlineTimers.delete(waiting);
