@@ -19,10 +19,13 @@ function reservation(seats: number, eventId = 'gig'): Reservation {
 }
 
 function setup(totalSeats = 20, clock: Clock = { now: () => new Date() }) {
-  const repository = createInMemoryEventRepository([
-    { eventId: 'gig', name: 'Gig', totalSeats, maxSeatsPerReservation: 10 },
-    { eventId: 'other', name: 'Other', totalSeats, maxSeatsPerReservation: 10 },
-  ]);
+  const repository = createInMemoryEventRepository(
+    [
+      { eventId: 'gig', name: 'Gig', totalSeats, maxSeatsPerReservation: 10 },
+      { eventId: 'other', name: 'Other', totalSeats, maxSeatsPerReservation: 10 },
+    ],
+    clock,
+  );
   return { repository, coalescer: createCoalescer({ repository, clock }) };
 }
 
@@ -220,5 +223,27 @@ describe('coalescer, when the database misbehaves', () => {
       reservedSeats: 1,
       reservationCount: 1,
     });
+  });
+
+  it('starts a hold when its commit takes the seats, however long it queued', async () => {
+    let nowMs = Date.UTC(2026, 0, 1);
+    const clock = { now: () => new Date(nowMs) };
+    const { repository, coalescer } = setup(10, clock);
+    const createdAt = clock.now();
+    const hold: Reservation = {
+      ...reservation(2),
+      status: 'held',
+      createdAt,
+      expiresAt: new Date(createdAt.getTime() + 1000),
+    };
+    const inFlight = coalescer.reserve(reservation(1), FAR);
+    const held = coalescer.reserve(hold, FAR);
+    nowMs += 5000; // the hold waited five times its length behind the commit in flight
+    await inFlight;
+    const outcome = await held;
+    expect(outcome).toMatchObject({ kind: 'reserved', reservation: { createdAt } });
+    if (outcome.kind !== 'reserved') throw new Error('unreachable');
+    expect(outcome.reservation.expiresAt).toEqual(new Date(createdAt.getTime() + 6000));
+    expect(await repository.getEventSummary('gig')).toMatchObject({ availableSeats: 7, heldSeats: 2 });
   });
 });

@@ -1,6 +1,14 @@
 import type { Event } from './event.js';
 import { planBatch, type ChangeDecision, type PlannedChange } from './plan-batch.js';
-import { TransientFailure, type Clock, type EventRepository, type Receipt, type Timers } from './ports.js';
+import {
+  TransientFailure,
+  type Clock,
+  type EventRepository,
+  type IdempotencyClaim,
+  type Receipt,
+  type StoredResponse,
+  type Timers,
+} from './ports.js';
 import type { Reservation } from './reservation.js';
 
 export type ReserveDecision =
@@ -32,6 +40,16 @@ export type SweepDecision =
   | { readonly kind: 'event_not_found' }
   | { readonly kind: 'contended' };
 
+/**
+ * An Idempotency-Key claim and how to render the answer the change will get: rendered when the change is
+ * committed, and recorded by that commit (so a change never exists without its answer, nor an answer without
+ * its change).
+ */
+export interface ReceiptRequest {
+  readonly claim: IdempotencyClaim;
+  readonly render: (reservation: Reservation) => StoredResponse;
+}
+
 type Waiting = (
   | { readonly kind: 'reserve'; readonly reservation: Reservation; readonly settle: (d: ReserveDecision) => void }
   | { readonly kind: 'cancel'; readonly reservation: Reservation; readonly settle: (d: CancelDecision) => void }
@@ -40,7 +58,7 @@ type Waiting = (
 ) & {
   readonly deadline: number;
   /** The Idempotency-Key answer to record with the change. */
-  readonly receipt?: Receipt;
+  readonly receipt?: ReceiptRequest;
   readonly fail: (error: unknown) => void;
 };
 
@@ -78,10 +96,14 @@ export interface CommitObserver {
 }
 
 export interface Coalescer {
-  reserve(reservation: Reservation, deadline: number, receipt?: Receipt): Promise<ReserveDecision>;
+  /**
+   * Records the reservation, or the hold: a hold lasts from the commit that takes its seats for as long as its
+   * `expiresAt - createdAt` says, so time spent queued does not shorten it.
+   */
+  reserve(reservation: Reservation, deadline: number, receipt?: ReceiptRequest): Promise<ReserveDecision>;
   cancel(reservation: Reservation, deadline: number): Promise<CancelDecision>;
   /** Confirms a hold, its seats staying taken. */
-  confirm(reservation: Reservation, deadline: number, receipt?: Receipt): Promise<ConfirmDecision>;
+  confirm(reservation: Reservation, deadline: number, receipt?: ReceiptRequest): Promise<ConfirmDecision>;
   /** Marks the event's holds past their expiry `expired` and returns their seats, if it has any. */
   sweep(eventId: string, deadline: number): Promise<SweepDecision>;
   stats(): CoalescerStats;
@@ -228,13 +250,30 @@ export function createCoalescer(deps: {
       }
       let committed = state;
       let expired: readonly Reservation[] = [];
+      // Each change as this commit records it: a hold's time runs from now, however long it queued.
+      const commitAt = clock.now().getTime();
+      const final = new Map<Waiting, Reservation>(
+        accepted.flatMap((w) => (w.kind === 'sweep' ? [] : [[w, recorded(w, commitAt)] as const])),
+      );
       if (accepted.length > 0 || (sweeping && state.expiredHolds > 0)) {
         largestBatch = Math.max(largestBatch, accepted.length);
+        const finalOf = (kind: Waiting['kind']) => accepted.filter((w) => w.kind === kind).map((w) => final.get(w)!);
         const result = await repository.commitChanges(state, {
-          reservations: accepted.filter((w) => w.kind === 'reserve').map((w) => w.reservation),
-          cancellations: accepted.filter((w) => w.kind === 'cancel').map((w) => w.reservation),
-          confirmations: accepted.filter((w) => w.kind === 'confirm').map((w) => w.reservation),
-          receipts: accepted.flatMap((w) => (w.receipt ? [w.receipt] : [])),
+          reservations: finalOf('reserve'),
+          cancellations: finalOf('cancel'),
+          confirmations: finalOf('confirm'),
+          receipts: accepted.flatMap((w): Receipt[] => {
+            const reservation = final.get(w)!;
+            return w.receipt
+              ? [
+                  {
+                    reservationId: reservation.reservationId,
+                    claim: w.receipt.claim,
+                    response: w.receipt.render(reservation),
+                  },
+                ]
+              : [];
+          }),
         });
         if (result.kind === 'version_conflict') {
           versionConflicts += 1;
@@ -265,7 +304,9 @@ export function createCoalescer(deps: {
         committed = queue.lastKnown = result.event;
         expired = result.expired;
       }
-      for (const waiting of pending) settle(waiting, decisions.get(waiting), committed.availableSeats, expired);
+      for (const waiting of pending) {
+        settle(waiting, decisions.get(waiting), committed.availableSeats, expired, final.get(waiting));
+      }
       return;
     }
   }
@@ -275,17 +316,34 @@ export function createCoalescer(deps: {
     else waiting.fail(new Error('a change without a receipt lost its claim'));
   }
 
+  /** The reservation as a commit at `commitAt` records it. */
+  function recorded(waiting: Exclude<Waiting, { kind: 'sweep' }>, commitAt: number): Reservation {
+    const { reservation } = waiting;
+    switch (waiting.kind) {
+      case 'reserve': {
+        if (reservation.status !== 'held' || !reservation.expiresAt) return reservation;
+        const holdMs = reservation.expiresAt.getTime() - reservation.createdAt.getTime();
+        return { ...reservation, expiresAt: new Date(Math.max(commitAt, reservation.createdAt.getTime()) + holdMs) };
+      }
+      case 'cancel':
+        return reservation;
+      case 'confirm':
+        return { ...reservation, status: 'confirmed' };
+    }
+  }
+
   function settle(
     waiting: Waiting,
     decision: ChangeDecision | undefined,
     availableSeats: number,
     expired: readonly Reservation[],
+    reservation: Reservation | undefined,
   ): void {
     switch (waiting.kind) {
       case 'reserve':
         return waiting.settle(
           decision === 'accept'
-            ? { kind: 'reserved', reservation: waiting.reservation }
+            ? { kind: 'reserved', reservation: reservation ?? waiting.reservation }
             : { kind: 'insufficient_seats', availableSeats },
         );
       case 'cancel':
@@ -295,7 +353,10 @@ export function createCoalescer(deps: {
             : { kind: 'already_cancelled' },
         );
       case 'confirm':
-        return waiting.settle({ kind: 'confirmed', reservation: { ...waiting.reservation, status: 'confirmed' } });
+        return waiting.settle({
+          kind: 'confirmed',
+          reservation: reservation ?? { ...waiting.reservation, status: 'confirmed' },
+        });
       case 'sweep':
         return waiting.settle({ kind: 'swept', expired });
     }

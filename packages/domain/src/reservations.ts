@@ -3,19 +3,11 @@ import {
   type CancelDecision,
   type CoalescerStats,
   type CommitObserver,
+  type ReceiptRequest,
   type ReserveDecision,
 } from './coalescer.js';
 import { isValidEventId, type EventSummary } from './event.js';
-import type {
-  Clock,
-  EventRepository,
-  IdempotencyClaim,
-  IdGenerator,
-  Page,
-  ReservationQuery,
-  StoredResponse,
-  Timers,
-} from './ports.js';
+import type { Clock, EventRepository, IdGenerator, Page, ReservationQuery, Timers } from './ports.js';
 import { createRecentReservations } from './recent-reservations.js';
 import {
   isReservationId,
@@ -28,15 +20,6 @@ import {
 
 /** How many of its own reservations a process remembers for cancellation without a lookup (about 4 MB). */
 const RECENT_RESERVATIONS = 20_000;
-
-/**
- * An Idempotency-Key claim and the answer the change will get, recorded by the commit that makes the change (so
- * a change never exists without its answer, nor an answer without its change).
- */
-export interface ReceiptRequest {
-  readonly claim: IdempotencyClaim;
-  readonly render: (reservation: Reservation) => StoredResponse;
-}
 
 export interface ReserveSeatsCommand {
   readonly eventId: string;
@@ -133,12 +116,6 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
   const coalescer = createCoalescer({ repository, clock, timers, observer });
   const recent = createRecentReservations(RECENT_RESERVATIONS);
   const deadlineFromNow = () => clock.now().getTime() + maxWaitMs;
-  const receiptFor = (reservation: Reservation, request: ReceiptRequest | undefined) =>
-    request && {
-      reservationId: reservation.reservationId,
-      claim: request.claim,
-      response: request.render(reservation),
-    };
 
   async function findOwn(reservationId: string, partnerId: string | undefined, eventId: string | undefined) {
     if (!isReservationId(reservationId)) return undefined;
@@ -179,7 +156,7 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
               createdAt,
               expiresAt: new Date(createdAt.getTime() + holdSeconds * 1000),
             };
-      const outcome = await coalescer.reserve(reservation, deadlineFromNow(), receiptFor(reservation, receipt));
+      const outcome = await coalescer.reserve(reservation, deadlineFromNow(), receipt);
       // Only what never changes is remembered: a hold's status does (confirmed, expired), so it is always read.
       if (outcome.kind === 'reserved' && reservation.status === 'confirmed') recent.remember(outcome.reservation);
       return outcome;
@@ -210,8 +187,7 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
         if (status === 'confirmed') return { kind: 'confirmed', reservation, recorded: false };
         if (status === 'expired') return { kind: 'hold_expired', reservation: { ...reservation, status } };
         if (status === 'cancelled') return { kind: 'cancelled', reservation };
-        const confirmed: Reservation = { ...reservation, status: 'confirmed' };
-        const outcome = await coalescer.confirm(reservation, deadlineFromNow(), receiptFor(confirmed, receipt));
+        const outcome = await coalescer.confirm(reservation, deadlineFromNow(), receipt);
         if (outcome.kind === 'confirmed') return { ...outcome, recorded: true };
         if (outcome.kind !== 'not_live') return outcome;
         // Confirmed, cancelled or expired since it was read: read it again and answer from that.
