@@ -317,6 +317,7 @@ describe('findInvariantBreaches', () => {
         heldSeats: 0,
         confirmedReservations: 1,
         heldReservations: 0,
+        unmarkedExpiredHolds: 0,
         recordedReservationCount: 1,
       },
     ]);

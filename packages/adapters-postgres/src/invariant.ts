@@ -4,32 +4,39 @@ import type { Database } from './database.js';
 export interface InvariantBreach {
   readonly eventId: string;
   readonly totalSeats: number;
+  /** As partners see it now: the row's available seats plus those of holds past their expiry not yet marked. */
   readonly availableSeats: number;
   /** Sum of seats of confirmed reservations. */
   readonly reservedSeats: number;
-  /** Sum of seats of holds the event row still counts as taken (live, or expired and not yet marked). */
+  /** Sum of seats of live holds (not yet expired). */
   readonly heldSeats: number;
   readonly confirmedReservations: number;
   readonly heldReservations: number;
-  /** The event row's own count of the reservations that take seats. */
+  /** Holds past their expiry that no change has marked yet (their seats are counted as available). */
+  readonly unmarkedExpiredHolds: number;
+  /** The event row's own count of the reservations it counts as taking seats (confirmed, and unmarked holds). */
   readonly recordedReservationCount: number;
 }
 
 /**
- * The invariant of DESIGN.md section 2, for every event at one instant (one statement, one snapshot):
- * available_seats + sum(seats of reservations taking seats) = total_seats, and the row's count of them matches.
- * A hold past its expiry that no change has marked yet is counted on both sides (the row still has its seats
- * taken); every read adds those seats back, so at any instant available + held (live) + confirmed = total too.
+ * The invariant of DESIGN.md section 2, for every event at one instant (one statement, one snapshot, the
+ * database's clock): available + seats of live holds + seats of confirmed reservations = total, where a hold
+ * past its expiry counts as expired from that instant, marked or not; and the row's count matches the rows it
+ * counts. (The row itself keeps an unmarked expired hold's seats taken until a change marks it, so the check is
+ * the same as available_seats + sum(seats of confirmed and held rows) = total_seats.)
  */
 export async function findInvariantBreaches(db: Kysely<Database>): Promise<InvariantBreach[]> {
   const { rows } = await sql<InvariantBreach>`
     SELECT e.event_id AS "eventId",
            e.total_seats AS "totalSeats",
-           e.available_seats AS "availableSeats",
+           (e.available_seats
+             + coalesce(sum(r.seats) FILTER (WHERE r.status = 'held' AND r.expires_at <= now()), 0))::integer
+             AS "availableSeats",
            coalesce(sum(r.seats) FILTER (WHERE r.status = 'confirmed'), 0)::integer AS "reservedSeats",
-           coalesce(sum(r.seats) FILTER (WHERE r.status = 'held'), 0)::integer AS "heldSeats",
+           coalesce(sum(r.seats) FILTER (WHERE r.status = 'held' AND r.expires_at > now()), 0)::integer AS "heldSeats",
            (count(*) FILTER (WHERE r.status = 'confirmed'))::integer AS "confirmedReservations",
-           (count(*) FILTER (WHERE r.status = 'held'))::integer AS "heldReservations",
+           (count(*) FILTER (WHERE r.status = 'held' AND r.expires_at > now()))::integer AS "heldReservations",
+           (count(*) FILTER (WHERE r.status = 'held' AND r.expires_at <= now()))::integer AS "unmarkedExpiredHolds",
            e.active_reservations AS "recordedReservationCount"
       FROM events e
       LEFT JOIN reservations r ON r.event_id = e.event_id AND r.status IN ('confirmed', 'held')

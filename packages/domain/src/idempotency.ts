@@ -48,8 +48,8 @@ export interface Idempotency {
     fingerprint: string,
     attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
   ): Promise<IdempotentOutcome<T>>;
-  /** Deletes answers older than the retention; returns how many. */
-  purge(limit?: number): Promise<number>;
+  /** Deletes answers older than the retention, `batch` rows at a time, at most `maxBatches`; returns how many. */
+  purge(batch?: number, maxBatches?: number): Promise<number>;
 }
 
 /** True for a key the IETF draft allows here: 1 to 255 characters. */
@@ -87,8 +87,16 @@ export function createIdempotency({ store, clock, leaseMs, retentionMs }: Idempo
       return { kind: 'fresh', result: outcome.result, response: outcome.response };
     },
 
-    purge(limit = 1000) {
-      return store.purge(new Date(clock.now().getTime() - retentionMs), limit);
+    async purge(batch = 1000, maxBatches = 20) {
+      // In batches, so no one statement holds many rows; as long as batches come back full, up to maxBatches.
+      const before = new Date(clock.now().getTime() - retentionMs);
+      let purged = 0;
+      for (let round = 0; round < maxBatches; round += 1) {
+        const deleted = await store.purge(before, batch);
+        purged += deleted;
+        if (deleted < batch) break;
+      }
+      return purged;
     },
   };
 }

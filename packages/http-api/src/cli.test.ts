@@ -194,6 +194,7 @@ describe('audit', () => {
           heldSeats: 0,
           confirmedReservations: 1,
           heldReservations: 0,
+          unmarkedExpiredHolds: 0,
           recordedReservationCount: 1,
         },
       ],

@@ -349,8 +349,8 @@ function breachText(breach: InvariantBreach): string {
     `breach: event ${breach.eventId}: total ${breach.totalSeats}, available ${breach.availableSeats}, ` +
     `confirmed ${breach.reservedSeats}, held ${breach.heldSeats} (available + confirmed + held = ` +
     `${breach.availableSeats + breach.reservedSeats + breach.heldSeats}); ` +
-    `${breach.confirmedReservations} confirmed reservations and ${breach.heldReservations} holds, ` +
-    `the event row counts ${breach.recordedReservationCount}`
+    `${breach.confirmedReservations} confirmed reservations, ${breach.heldReservations} live holds and ` +
+    `${breach.unmarkedExpiredHolds} expired holds not yet marked; the event row counts ${breach.recordedReservationCount}`
   );
 }
 

@@ -118,7 +118,7 @@ export const SETTINGS = {
   rateLimitBurst: integer('TICKETBOSS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
   redisUrl: url('REDIS_URL', ['redis', 'rediss']),
   redisTimeoutMs: integer('TICKETBOSS_REDIS_TIMEOUT_MS', 100, 1, 60_000),
-  idempotencyRetentionSeconds: integer('TICKETBOSS_IDEMPOTENCY_RETENTION_SECONDS', 86_400, 1, 30 * 86_400),
+  idempotencyRetentionSeconds: integer('TICKETBOSS_IDEMPOTENCY_RETENTION_SECONDS', 86_400, 3600, 30 * 86_400),
   sweepIntervalMs: integer('TICKETBOSS_SWEEP_INTERVAL_MS', 1000, 0, 3_600_000),
 } as const satisfies Record<string, Setting<unknown>>;
 

@@ -280,4 +280,34 @@ describe('Idempotency-Key', () => {
     const left = await t.database.db.selectFrom('idempotency_keys').select('idem_key').execute();
     expect(left.map((row) => row.idem_key)).not.toContain('older');
   });
+
+  it('answers a malformed body under a key with 400, never 500, and claims no key for it', async () => {
+    const eventId = await newEvent();
+    const deep = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `/v1/events/${eventId}/reservations`,
+      headers: { authorization: `Bearer ${acme}`, 'content-type': 'application/json', 'idempotency-key': 'deep' },
+      payload: `{"seats":${deep}}`,
+    });
+    expect(response.statusCode).toBe(400);
+    const { reservationId } = (await reserve(eventId, { seats: 1, holdSeconds: 60 })).json<{ reservationId: string }>();
+    const confirm = await t.app.inject({
+      method: 'POST',
+      url: `/v1/reservations/${reservationId}/confirm`,
+      headers: { authorization: `Bearer ${acme}`, 'content-type': 'application/json', 'idempotency-key': 'deep' },
+      payload: `{"a":${deep}}`,
+    });
+    expect({ status: confirm.statusCode, body: confirm.json() }).toEqual({
+      status: 400,
+      body: { error: 'confirm takes no body: send none, or {}', code: 'VALIDATION_ERROR' },
+    });
+    const keys = await t.database.db
+      .selectFrom('idempotency_keys')
+      .select('idem_key')
+      .where('idem_key', '=', 'deep')
+      .execute();
+    expect(keys).toEqual([]);
+    expect((await post(`/v1/reservations/${reservationId}/confirm`, acme, {}, 'deep')).statusCode).toBe(200);
+  });
 });

@@ -29,6 +29,9 @@ export interface Services {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/** How long an Idempotency-Key stays claimed by a request before another may take it over. */
+export const idempotencyLeaseMs = (maxWaitMs: number) => Math.ceil(maxWaitMs * 1.5) + 2000;
+
 /** How long Idempotency-Key answers are kept by default: 24 hours. */
 export const DEFAULT_IDEMPOTENCY_RETENTION_SECONDS = 24 * 60 * 60;
 
@@ -74,9 +77,10 @@ export function createServices(
     idempotency: createIdempotency({
       store: createPostgresIdempotencyStore(db),
       clock,
-      // A request may wait maxWaitMs for its event and then commit: past that (and a margin) its holder is taken
-      // to be gone. One that was only slow loses nothing: its change applies only while its claim holds.
-      leaseMs: options.maxWaitMs + 1000,
+      // A request is answered within about 1.5 x maxWaitMs (README, "Bounded waiting"): past that and a margin
+      // its holder is taken to be gone. One that was only slow changes nothing: its change applies only while
+      // its claim holds.
+      leaseMs: idempotencyLeaseMs(options.maxWaitMs),
       retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,
     }),
   };

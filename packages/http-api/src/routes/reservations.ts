@@ -115,7 +115,9 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
         tags,
         operationId: 'getDefaultEventSummary',
         summary: "The default event's seats",
-        description: '`reservationCount` counts active reservations, `reservedSeats` the seats they hold.',
+        description:
+          '`reservationCount` counts confirmed reservations, `reservedSeats` their seats. Live holds (made through ' +
+          '/v1) are in neither, and not in `availableSeats`.',
         response: {
           200: described(EventSummary, 'The summary of the default event'),
           404: errorResponse('The default event does not exist', apiErrors.eventNotFound),
@@ -152,6 +154,7 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
             invalidField('seats'),
             invalidField('partnerId'),
             { code: 'VALIDATION_ERROR', message: 'body must be a JSON object' },
+            apiErrors.invalidIdempotencyKey,
           ),
           403: errorResponse(
             "Not a partner's API key, or a partnerId other than the key's",
@@ -211,6 +214,10 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
             "No such reservation of the default event (or not the partner's), or already cancelled",
             apiErrors.reservationNotFound,
             apiErrors.reservationAlreadyCancelled,
+          ),
+          410: errorResponse(
+            'A hold (made through /v1) that already expired: its seats are back',
+            apiErrors.holdExpired,
           ),
           503: contendedResponse,
         },

@@ -41,7 +41,10 @@ export const EventSummaryBody = Type.Object(
     reservationCount: Type.Integer({ description: 'Number of confirmed reservations' }),
     maxSeatsPerReservation: Type.Integer(),
     version: Type.Integer({
-      description: 'Grows by one with every accepted reservation, cancellation or update of the event; the ETag',
+      description:
+        'Grows by one with every change applied to the event: a reservation, hold, cancellation, confirmation, ' +
+        'expiry marked, or update; the ETag. A hold reaching its expiresAt changes availableSeats at once, and ' +
+        'the version when the expiry is marked (by the next change, or the sweeper)',
     }),
   },
   {

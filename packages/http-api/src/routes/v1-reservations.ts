@@ -20,6 +20,7 @@ import {
   IdempotencyKeyHeader,
   idempotencyResponses,
   jsonResponse,
+  sendStored,
 } from '../idempotency.js';
 import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
 import {
@@ -87,6 +88,18 @@ function isBadSeatCount(error: { validation?: FastifyError['validation']; valida
 }
 
 /** A partner's reservations: made with its key, visible and cancellable only with its keys. */
+const confirmTakesNoBody = {
+  status: 400,
+  code: 'VALIDATION_ERROR',
+  message: 'confirm takes no body: send none, or {}',
+} as const;
+
+/** No body at all, or `{}`: all a confirmation may carry. */
+function isEmptyBody(body: unknown): boolean {
+  if (body === undefined || body === null) return true;
+  return typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0;
+}
+
 /** The answer to a reservation, and whether its Idempotency-Key keeps it. */
 function reserveAttempt(outcome: ReserveSeatsOutcome): Attempt<ReserveSeatsOutcome> {
   if (outcome.kind === 'reserved') {
@@ -151,6 +164,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
             { ...invalidField('seats'), message: 'seats must be between 1 and 4' },
             missingField('seats'),
             { code: 'VALIDATION_ERROR', message: 'partnerId cannot be set here' },
+            apiErrors.invalidIdempotencyKey,
           ),
           404: errorResponse('No event has this id', apiErrors.eventNotFound),
           409: errorResponse(
@@ -167,14 +181,19 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
       const { partnerId } = partnerOf(request);
       const invalid = request.validationError;
       if (invalid && !isBadSeatCount(invalid)) throw invalid;
+      if (invalid) {
+        // A 400 decides nothing, so its Idempotency-Key is not even claimed. NaN is never a seat count: the use
+        // case answers with the event's limit (or that there is no event).
+        const outcome = await reservations.reserveSeats({ eventId: request.params.eventId, partnerId, seats: NaN });
+        return sendStored(reply, reserveAttempt(outcome).response);
+      }
       return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
         reserveAttempt(
           await reservations.reserveSeats({
             eventId: request.params.eventId,
             partnerId,
-            // NaN is never a seat count: the use case answers with the event's limit (or that there is no event).
-            seats: invalid ? Number.NaN : request.body.seats,
-            holdSeconds: invalid ? undefined : request.body.holdSeconds,
+            seats: request.body.seats,
+            holdSeconds: request.body.holdSeconds,
             receipt: claim && { claim, render: (r) => jsonResponse(201, reservationBody(r)) },
           }),
         ),
@@ -284,6 +303,11 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         headers: IdempotencyKeyHeader,
         response: {
           200: described(ReservationBody, 'Confirmed'),
+          400: errorResponse(
+            'A body other than none or `{}`, or an Idempotency-Key that is not 1 to 255 characters',
+            confirmTakesNoBody,
+            apiErrors.invalidIdempotencyKey,
+          ),
           404: reservationNotFound,
           409: errorResponse(
             'The reservation was cancelled; or the same Idempotency-Key is in flight',
@@ -298,6 +322,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const { partnerId } = partnerOf(request);
+      if (!isEmptyBody(request.body)) return sendError(reply, confirmTakesNoBody);
       return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
         confirmAttempt(
           await reservations.confirmHold({
