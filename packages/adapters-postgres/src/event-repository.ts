@@ -170,7 +170,10 @@ export function createPostgresEventRepository(
         const { updated, current } = await transient(() =>
           applyEventUpdate(db, clock.now(), eventId, changes, expectedVersion),
         );
-        if (updated) return { kind: 'updated', event: toEventSummary(updated) };
+        if (updated) {
+          // The holds are read afresh: the statement's snapshot may predate a hold its update already counts.
+          return { kind: 'updated', event: toEventSummary((await findEventRow(eventId)) ?? updated) };
+        }
         if (!current) return { kind: 'event_not_found' };
         const currentVersion = Number(current.version);
         if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
@@ -524,12 +527,8 @@ async function applyEventUpdate(
          SET status = 'expired'
         FROM updated
        WHERE reservations.reservation_id IN (SELECT reservation_id FROM expiring)
-    ), live AS (
-      SELECT coalesce(sum(seats), 0)::integer AS live_held_seats, count(*)::integer AS live_holds
-        FROM reservations
-       WHERE event_id = ${eventId} AND status = 'held' AND expires_at > ${now}
     )
-    SELECT (SELECT row_to_json(u) FROM (SELECT updated.*, live.* FROM updated, live) AS u) AS updated,
+    SELECT (SELECT row_to_json(updated) FROM updated) AS updated,
            (SELECT row_to_json(e)
               FROM (SELECT ${EVENT_COLUMNS}, reclaim.seats AS expired_seats FROM events, reclaim
                      WHERE event_id = ${eventId}) AS e) AS current

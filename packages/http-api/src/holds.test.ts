@@ -181,6 +181,31 @@ describe('holds', () => {
     }
   });
 
+  it('PATCH counts live holds as taken and expired ones as free, and marks those expired', async () => {
+    const eventId = await newEvent(10);
+    expect((await hold(eventId, 4, 60)).statusCode).toBe(201);
+    expect((await call('POST', `/v1/events/${eventId}/reservations`, acme, { seats: 3 })).statusCode).toBe(201);
+    const { reservationId } = (await hold(eventId, 2, 1)).json<{ reservationId: string }>();
+    clock.advance(1000);
+    const patch = (totalSeats: number) =>
+      t.app.inject({
+        method: 'PATCH',
+        url: `/v1/events/${eventId}`,
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ totalSeats }),
+      });
+    expectError(await patch(6), 409, 'SEATS_BELOW_RESERVED');
+    const resized = await patch(7);
+    expect(resized.statusCode).toBe(200);
+    expect(resized.json()).toMatchObject({ totalSeats: 7, availableSeats: 0, heldSeats: 4, reservedSeats: 3 });
+    const row = await t.database.db
+      .selectFrom('reservations')
+      .select('status')
+      .where('reservation_id', '=', reservationId)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('expired');
+  });
+
   it('refuses holdSeconds outside 1 to 3600, naming the field', async () => {
     const eventId = await newEvent();
     for (const holdSeconds of [0, 3601, 1.5, '60']) {
