@@ -77,7 +77,7 @@ describe.skipIf(!installed && !required)('/docs in headless Chromium', () => {
     // Opened, it shows the body's example and every answer, down to the 503.
     await summary.locator('.opblock-summary-control').click();
     await reserve.locator('.responses-table tr[data-code="503"]').waitFor();
-    expect(await reserve.locator('.responses-table tr.response').count()).toBe(11);
+    expect(await reserve.locator('.responses-table tr.response').count()).toBe(12);
 
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
