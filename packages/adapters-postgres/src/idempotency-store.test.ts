@@ -18,18 +18,25 @@ const LEASE = 5000;
 const RETENTION = 3_600_000;
 const scope = (key: string) => ({ partnerId: 'acme', route: 'POST /x', key });
 
+/** Claims each key in turn, with the fingerprint `${prefix}-${key}`. */
+function claimEach(keys: string[], prefix: string, now: Date): Promise<ClaimOutcome[]> {
+  return keys.reduce<Promise<ClaimOutcome[]>>(
+    async (done, key) => [
+      ...(await done),
+      await store.claim(scope(key), `${prefix}-${key}`, { now, leaseMs: LEASE, retentionMs: RETENTION }),
+    ],
+    Promise.resolve([]),
+  );
+}
+
 function claimed(outcome: ClaimOutcome | undefined): IdempotencyClaim {
   if (outcome?.kind !== 'claimed') throw new Error(`expected a claim, got ${JSON.stringify(outcome)}`);
   return outcome.claim;
 }
 
 describe('the PostgreSQL idempotency store', () => {
-  it('claims many keys in one statement, each as it stands: new, in flight, completed, lease run out, retained out', async () => {
-    const options = (now: Date) => ({ now, leaseMs: LEASE, retentionMs: RETENTION });
-    const [inFlight, done, abandoned, old] = await store.claimMany(
-      ['in-flight', 'done', 'abandoned', 'old'].map((key) => ({ scope: scope(key), fingerprint: `f-${key}` })),
-      options(T0),
-    );
+  it('claims each key as it stands: new, in flight, completed, lease run out, retained out', async () => {
+    const [inFlight, done, abandoned, old] = await claimEach(['in-flight', 'done', 'abandoned', 'old'], 'f', T0);
     expect(await store.complete(claimed(done), { statusCode: 201, body: '{"ok":true}' }, T0)).toBe(true);
     claimed(inFlight);
     claimed(abandoned);
@@ -47,10 +54,7 @@ describe('the PostgreSQL idempotency store', () => {
       .where('idem_key', '=', 'old')
       .execute();
     const now = at(4000 + 1000);
-    const outcomes = await store.claimMany(
-      ['new', 'in-flight', 'done', 'abandoned', 'old'].map((key) => ({ scope: scope(key), fingerprint: `g-${key}` })),
-      options(now),
-    );
+    const outcomes = await claimEach(['new', 'in-flight', 'done', 'abandoned', 'old'], 'g', now);
     expect(outcomes.map((o) => o.kind)).toEqual(['claimed', 'in_flight', 'completed', 'claimed', 'claimed']);
     expect(outcomes[1]).toEqual({ kind: 'in_flight', fingerprint: 'f-in-flight', lockedUntil: at(8000) });
     expect(outcomes[2]).toEqual({
@@ -75,15 +79,8 @@ describe('the PostgreSQL idempotency store', () => {
 
   it('purges what is older than a time, a batch at a time, and nothing younger', async () => {
     const keys = Array.from({ length: 5 }, (_, i) => `purge-${i}`);
-    await store.claimMany(
-      keys.map((key) => ({ scope: scope(key), fingerprint: 'f' })),
-      { now: at(-10_000), leaseMs: LEASE, retentionMs: RETENTION },
-    );
-    await store.claimMany([{ scope: scope('young'), fingerprint: 'f' }], {
-      now: at(0),
-      leaseMs: LEASE,
-      retentionMs: RETENTION,
-    });
+    await claimEach(keys, 'f', at(-10_000));
+    await claimEach(['young'], 'f', at(0));
     expect(await store.purge(at(-5000), 3)).toBe(3);
     expect(await store.purge(at(-5000), 3)).toBe(2);
     expect(await store.purge(at(-5000), 3)).toBe(0);

@@ -4,94 +4,62 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 import { transient } from './sql-errors.js';
 
-interface ClaimRow {
-  n: number;
-  token: string;
-  claimed: boolean;
-  fingerprint: string | null;
-  status_code: number | null;
-  response_body: string | null;
-  locked_until: Date | null;
-}
-
 /**
  * The `IdempotencyStore` port on PostgreSQL: one row per (partner, route, key). A claim is one statement that
  * inserts the row, or takes it over when its holder's lease ran out without an answer or when it is older than
- * the retention; anything else is read back, in the same statement, to say how the key stands. One statement
- * claims many keys. A claim's answer is recorded either here
+ * the retention; anything else is read back to say how the key stands. A claim's answer is recorded either here
  * or by the commit of the change it reports (see event-repository.ts), always only while the claim is held.
  */
 export function createPostgresIdempotencyStore(db: Kysely<Database>): IdempotencyStore {
   return {
-    async claimMany(requests, { now, leaseMs, retentionMs }) {
+    async claim({ partnerId, route, key }, fingerprint, { now, leaseMs, retentionMs }) {
       const lockedUntil = new Date(now.getTime() + leaseMs);
       const retainedSince = new Date(now.getTime() - retentionMs);
-      const outcomes = new Array<ClaimOutcome | undefined>(requests.length);
-      // A key inserted by a statement that committed after ours began is waited for but not seen by our read of
-      // it (nor is a key purged meanwhile): those are simply claimed again.
-      for (let attempt = 1; attempt <= 4; attempt += 1) {
-        const pending = requests.flatMap((request, index) => (outcomes[index] ? [] : [{ ...request, index }]));
-        if (pending.length === 0) return outcomes as ClaimOutcome[];
-        if (attempt === 4) break;
-        const tokens = pending.map(() => randomUUID());
-        const { rows } = await transient(() =>
-          sql<ClaimRow>`
-            WITH input AS (
-              SELECT * FROM unnest(${pending.map((r) => r.scope.partnerId)}::text[],
-                                   ${pending.map((r) => r.scope.route)}::text[],
-                                   ${pending.map((r) => r.scope.key)}::text[],
-                                   ${pending.map((r) => r.fingerprint)}::text[],
-                                   ${tokens}::uuid[],
-                                   ${pending.map((r) => r.index)}::integer[])
-                       AS x(partner_id, route, idem_key, fingerprint, claim_token, n)
-            ), claimed AS (
-              -- In key order, so that two batches claiming overlapping keys lock them in the same order.
-              INSERT INTO idempotency_keys AS k
-                     (partner_id, route, idem_key, fingerprint, claim_token, locked_until, created_at)
-              SELECT partner_id, route, idem_key, fingerprint, claim_token, ${lockedUntil}, ${now}
-                FROM input
-               ORDER BY partner_id, route, idem_key
-              ON CONFLICT (partner_id, route, idem_key) DO UPDATE
-                 SET fingerprint = excluded.fingerprint,
-                     claim_token = excluded.claim_token,
-                     locked_until = excluded.locked_until,
-                     created_at = excluded.created_at,
-                     status_code = NULL,
-                     response_body = NULL,
-                     completed_at = NULL
-               WHERE k.created_at <= ${retainedSince}
-                  OR (k.status_code IS NULL AND k.locked_until <= ${now})
-              RETURNING partner_id, route, idem_key, claim_token
-            )
-            SELECT x.n, x.claim_token AS token, (c.claim_token IS NOT NULL) AS claimed,
-                   e.fingerprint, e.status_code, e.response_body, e.locked_until
-              FROM input x
-              LEFT JOIN claimed c ON (c.partner_id, c.route, c.idem_key) = (x.partner_id, x.route, x.idem_key)
-              LEFT JOIN idempotency_keys e
-                ON c.claim_token IS NULL
-               AND (e.partner_id, e.route, e.idem_key) = (x.partner_id, x.route, x.idem_key)
+      // The row may be purged between the two statements: then claim again.
+      for (let attempt = 1; attempt <= 3; attempt += 1) {
+        const token = randomUUID();
+        const { rows: claimed } = await transient(() =>
+          sql<{ claim_token: string }>`
+            INSERT INTO idempotency_keys AS k
+                   (partner_id, route, idem_key, fingerprint, claim_token, locked_until, created_at)
+            VALUES (${partnerId}, ${route}, ${key}, ${fingerprint}, ${token}, ${lockedUntil}, ${now})
+            ON CONFLICT (partner_id, route, idem_key) DO UPDATE
+               SET fingerprint = excluded.fingerprint,
+                   claim_token = excluded.claim_token,
+                   locked_until = excluded.locked_until,
+                   created_at = excluded.created_at,
+                   status_code = NULL,
+                   response_body = NULL,
+                   completed_at = NULL
+             WHERE k.created_at <= ${retainedSince}
+                OR (k.status_code IS NULL AND k.locked_until <= ${now})
+            RETURNING claim_token
           `.execute(db),
         );
-        for (const row of rows) {
-          const request = requests[row.n]!;
-          if (row.claimed) {
-            outcomes[row.n] = { kind: 'claimed', claim: { scope: request.scope, token: row.token } };
-          } else if (row.fingerprint !== null && row.status_code !== null && row.response_body !== null) {
-            outcomes[row.n] = {
-              kind: 'completed',
-              fingerprint: row.fingerprint,
-              response: { statusCode: row.status_code, body: row.response_body },
-            };
-          } else if (row.fingerprint !== null && row.locked_until !== null) {
-            outcomes[row.n] = {
-              kind: 'in_flight',
-              fingerprint: row.fingerprint,
-              lockedUntil: new Date(row.locked_until),
-            };
-          }
+        if (claimed[0]?.claim_token === token) {
+          return { kind: 'claimed', claim: { scope: { partnerId, route, key }, token } };
         }
+        const existing = await transient(() =>
+          db
+            .selectFrom('idempotency_keys')
+            .select(['fingerprint', 'status_code', 'response_body', 'locked_until'])
+            .where('partner_id', '=', partnerId)
+            .where('route', '=', route)
+            .where('idem_key', '=', key)
+            .executeTakeFirst(),
+        );
+        if (!existing) continue;
+        const outcome: ClaimOutcome =
+          existing.status_code !== null && existing.response_body !== null
+            ? {
+                kind: 'completed',
+                fingerprint: existing.fingerprint,
+                response: { statusCode: existing.status_code, body: existing.response_body },
+              }
+            : { kind: 'in_flight', fingerprint: existing.fingerprint, lockedUntil: new Date(existing.locked_until) };
+        return outcome;
       }
-      throw new Error('idempotency keys kept changing while being claimed');
+      throw new Error(`idempotency key ${key} kept disappearing while being claimed`);
     },
 
     async complete({ scope, token }, { statusCode, body }, now) {

@@ -3,59 +3,61 @@ import { createIdempotency } from './idempotency.js';
 import type { ClaimOutcome, IdempotencyScope, IdempotencyStore } from './ports.js';
 import { createManualClock } from './testing/index.js';
 
-/** A store that records each claimMany call and claims every key it has not seen. */
-function recordingStore() {
-  const calls: string[][] = [];
-  const seen = new Set<string>();
+/** A store that answers each claim with the next outcome given, and records releases and completions. */
+function scriptedStore(outcomes: ClaimOutcome[]) {
+  const released: string[] = [];
+  const completed: string[] = [];
   const store: IdempotencyStore = {
-    async claimMany(requests) {
-      calls.push(requests.map((r) => r.scope.key));
-      await Promise.resolve();
-      return requests.map(({ scope, fingerprint }): ClaimOutcome => {
-        if (seen.has(scope.key)) return { kind: 'in_flight', fingerprint, lockedUntil: new Date(0) };
-        seen.add(scope.key);
-        return { kind: 'claimed', claim: { scope, token: `t-${scope.key}` } };
-      });
-    },
-    complete: async () => true,
-    release: async () => undefined,
+    claim: async () => outcomes.shift()!,
+    complete: async (claim, response) => (completed.push(`${claim.token}:${response.statusCode}`), true),
+    release: async (claim) => void released.push(claim.token),
     purge: async () => 0,
   };
-  return { store, calls };
+  return { store, released, completed };
 }
 
-const scope = (key: string): IdempotencyScope => ({ partnerId: 'p', route: 'POST /x', key });
-
-describe('idempotency', () => {
-  it('claims the keys that arrive while a claim is in flight in one call; a key asked twice is claimed once', async () => {
-    const { store, calls } = recordingStore();
-    const idempotency = createIdempotency({ store, clock: createManualClock(), leaseMs: 5000, retentionMs: 60_000 });
-    const attempt = async () => ({
-      result: 'done',
-      response: { statusCode: 201, body: '{}' },
-      keep: 'recorded' as const,
-    });
-    const outcomes = await Promise.all(
-      ['a', 'b', 'b', 'c', 'b'].map((key) => idempotency.run(scope(key), 'same-body', attempt)),
-    );
-    expect(calls).toEqual([['a'], ['b', 'c']]);
-    expect(outcomes.map((o) => o.kind)).toEqual(['fresh', 'fresh', 'in_use', 'fresh', 'in_use']);
-    expect(outcomes[2]).toEqual({ kind: 'in_use', retryAfterSeconds: 5 });
+const scope: IdempotencyScope = { partnerId: 'p', route: 'POST /x', key: 'k' };
+const clock = createManualClock(new Date('2026-11-25T12:00:00Z'));
+const claimed: ClaimOutcome = { kind: 'claimed', claim: { scope, token: 't1' } };
+const answer =
+  (keep: 'recorded' | 'record' | 'discard', statusCode = 201) =>
+  async () => ({
+    result: keep,
+    response: { statusCode, body: '{}' },
+    keep,
   });
 
-  it('tells a different body under a key in flight from the same one', async () => {
-    const { store } = recordingStore();
-    const idempotency = createIdempotency({ store, clock: createManualClock(), leaseMs: 5000, retentionMs: 60_000 });
-    const attempt = async () => ({
-      result: 'done',
-      response: { statusCode: 201, body: '{}' },
-      keep: 'recorded' as const,
+describe('idempotency', () => {
+  it('keeps or releases the key as the attempt says; an attempt that throws releases it', async () => {
+    const { store, released, completed } = scriptedStore([claimed, claimed, claimed, claimed]);
+    const idempotency = createIdempotency({ store, clock, leaseMs: 5000, retentionMs: 60_000 });
+    expect(await idempotency.run(scope, 'f', answer('recorded'))).toMatchObject({ kind: 'fresh' });
+    expect(await idempotency.run(scope, 'f', answer('record', 409))).toMatchObject({ kind: 'fresh' });
+    expect(await idempotency.run(scope, 'f', answer('discard', 503))).toMatchObject({ kind: 'fresh' });
+    await expect(idempotency.run(scope, 'f', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect({ released, completed }).toEqual({ released: ['t1', 't1'], completed: ['t1:409'] });
+  });
+
+  it('replays a completed key, says in use while in flight (with the lease left), and reused for another body', async () => {
+    const inFlight: ClaimOutcome = {
+      kind: 'in_flight',
+      fingerprint: 'f',
+      lockedUntil: new Date(clock.now().getTime() + 2500),
+    };
+    const completed: ClaimOutcome = {
+      kind: 'completed',
+      fingerprint: 'f',
+      response: { statusCode: 201, body: '{"a":1}' },
+    };
+    const { store } = scriptedStore([completed, inFlight, completed, inFlight]);
+    const idempotency = createIdempotency({ store, clock, leaseMs: 5000, retentionMs: 60_000 });
+    const never = () => Promise.reject(new Error('must not run'));
+    expect(await idempotency.run(scope, 'f', never)).toEqual({
+      kind: 'replayed',
+      response: { statusCode: 201, body: '{"a":1}' },
     });
-    const [first, second, third] = await Promise.all([
-      idempotency.run(scope('a'), 'body-1', attempt),
-      idempotency.run(scope('k'), 'body-1', attempt),
-      idempotency.run(scope('k'), 'body-2', attempt),
-    ]);
-    expect([first.kind, second.kind, third.kind]).toEqual(['fresh', 'fresh', 'reused']);
+    expect(await idempotency.run(scope, 'f', never)).toEqual({ kind: 'in_use', retryAfterSeconds: 3 });
+    expect(await idempotency.run(scope, 'other', never)).toEqual({ kind: 'reused' });
+    expect(await idempotency.run(scope, 'other', never)).toEqual({ kind: 'reused' });
   });
 });

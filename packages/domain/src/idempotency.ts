@@ -1,11 +1,4 @@
-import type {
-  ClaimOutcome,
-  Clock,
-  IdempotencyClaim,
-  IdempotencyScope,
-  IdempotencyStore,
-  StoredResponse,
-} from './ports.js';
+import type { Clock, IdempotencyClaim, IdempotencyScope, IdempotencyStore, StoredResponse } from './ports.js';
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
@@ -64,64 +57,15 @@ export function isValidIdempotencyKey(key: string): boolean {
   return key.length >= 1 && key.length <= MAX_IDEMPOTENCY_KEY_LENGTH;
 }
 
-interface WaitingClaim {
-  readonly scope: IdempotencyScope;
-  readonly fingerprint: string;
-  readonly resolve: (outcome: ClaimOutcome) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-const scopeKey = ({ partnerId, route, key }: IdempotencyScope) => JSON.stringify([partnerId, route, key]);
-
 export function createIdempotency({ store, clock, leaseMs, retentionMs }: IdempotencyOptions): Idempotency {
-  // Claims share round trips as commits do: while one claim statement is in flight, the claims that arrive wait,
-  // and the next statement takes all of them. None joins a statement already sent.
-  let waiting: WaitingClaim[] = [];
-  let claiming = false;
-
-  async function drainClaims(): Promise<void> {
-    claiming = true;
-    while (waiting.length > 0) {
-      const batch = waiting;
-      waiting = [];
-      // One key asked twice in a batch is claimed once: the first asker decides, the others find it in flight.
-      const first = new Map<string, WaitingClaim>();
-      for (const w of batch) if (!first.has(scopeKey(w.scope))) first.set(scopeKey(w.scope), w);
-      const unique = [...first.values()];
-      const now = clock.now();
-      try {
-        const outcomes = await store.claimMany(unique, { now, leaseMs, retentionMs });
-        const outcomeOf = new Map(unique.map((w, index) => [w, outcomes[index]!]));
-        for (const w of batch) {
-          const leader = first.get(scopeKey(w.scope))!;
-          const outcome = outcomeOf.get(leader)!;
-          if (w === leader || outcome.kind !== 'claimed') w.resolve(outcome);
-          else {
-            const lockedUntil = new Date(now.getTime() + leaseMs);
-            w.resolve({ kind: 'in_flight', fingerprint: leader.fingerprint, lockedUntil });
-          }
-        }
-      } catch (error) {
-        for (const w of batch) w.reject(error);
-      }
-    }
-    claiming = false;
-  }
-
-  const claimKey = (scope: IdempotencyScope, fingerprint: string) =>
-    new Promise<ClaimOutcome>((resolve, reject) => {
-      waiting.push({ scope, fingerprint, resolve, reject });
-      if (!claiming) void drainClaims();
-    });
-
   return {
     async run<T>(
       scope: IdempotencyScope,
       fingerprint: string,
       attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
     ): Promise<IdempotentOutcome<T>> {
-      const claimed = await claimKey(scope, fingerprint);
       const now = clock.now();
+      const claimed = await store.claim(scope, fingerprint, { now, leaseMs, retentionMs });
       if (claimed.kind !== 'claimed') {
         if (claimed.fingerprint !== fingerprint) return { kind: 'reused' };
         if (claimed.kind === 'completed') return { kind: 'replayed', response: claimed.response };

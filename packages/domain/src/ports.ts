@@ -141,14 +141,12 @@ export type ClaimOutcome =
  * here or by the commit the answer reports (a Receipt), or released when nothing was decided.
  */
 export interface IdempotencyStore {
-  /**
-   * Claims each key, or says how it stands, in one round trip; one outcome per request, in order. The keys must
-   * be distinct. A record older than `retentionMs` counts as absent.
-   */
-  claimMany(
-    requests: readonly { readonly scope: IdempotencyScope; readonly fingerprint: string }[],
+  /** Claims the key, or says how it stands. A record older than `retentionMs` counts as absent. */
+  claim(
+    scope: IdempotencyScope,
+    fingerprint: string,
     options: { readonly now: Date; readonly leaseMs: number; readonly retentionMs: number },
-  ): Promise<ClaimOutcome[]>;
+  ): Promise<ClaimOutcome>;
   /** Records the answer, if the claim is still held; false if it was taken over. */
   complete(claim: IdempotencyClaim, response: StoredResponse, now: Date): Promise<boolean>;
   /** Gives the key back, if the claim is still held and nothing was recorded. */

@@ -236,12 +236,12 @@ describe('Idempotency-Key', () => {
       .select('fingerprint')
       .where('idem_key', '=', 'probe')
       .executeTakeFirstOrThrow();
-    const [dead] = await store.claimMany([{ scope: { partnerId: 'acme', route, key: 'orphan' }, fingerprint }], {
+    const dead = await store.claim({ partnerId: 'acme', route, key: 'orphan' }, fingerprint, {
       now: clock.now(),
       leaseMs: 5000,
       retentionMs: RETENTION_SECONDS * 1000,
     });
-    expect(dead?.kind).toBe('claimed');
+    expect(dead.kind).toBe('claimed');
 
     const inFlight = await reserve(eventId, { seats: 1 }, 'orphan');
     expect(inFlight.statusCode).toBe(409);
@@ -252,7 +252,7 @@ describe('Idempotency-Key', () => {
     expect(takenOver.headers['idempotent-replayed']).toBeUndefined();
 
     // The dead holder's commit, had it come back, would find its claim gone and apply nothing.
-    if (dead?.kind !== 'claimed') throw new Error('unreachable');
+    if (dead.kind !== 'claimed') throw new Error('unreachable');
     const late = await t.services.reservations.reserveSeats({
       eventId,
       partnerId: 'acme',
