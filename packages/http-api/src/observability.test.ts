@@ -3,6 +3,7 @@ import { createDatabase } from '@ticketboss/adapters-postgres';
 import type { EventSummary } from '@ticketboss/domain';
 import type { MigrationFile } from '@ticketboss/adapters-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManualClock } from '@ticketboss/domain/testing';
 import { createMetrics } from './metrics.js';
 import { createReadinessCheck } from './readiness.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
@@ -72,6 +73,41 @@ describe('/metrics', () => {
     expect(sample(after, 'ticketboss_db_pool_connections{state="open"}')).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'ticketboss_version_conflicts_total')).toBeGreaterThanOrEqual(0);
     expect(after).toContain('process_cpu_seconds_total');
+  });
+});
+
+describe('/metrics of holds', () => {
+  it('counts confirmations by outcome, and the holds a sweep marks expired', async () => {
+    const clock = createManualClock();
+    const h = await createAppWithDatabase({ database: t.database, seedAuth: 'api-key', clock });
+    try {
+      const token = await h.createPartner('metrics-holds');
+      const call = (method: 'POST', url: string, payload?: unknown) =>
+        h.app.inject({
+          method,
+          url,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(payload ?? {}),
+        });
+      const holdOne = async () =>
+        (await call('POST', '/v1/events/node-meetup-2025/reservations', { seats: 1, holdSeconds: 1 })).json<{
+          reservationId: string;
+        }>().reservationId;
+      const [first, second, third] = [await holdOne(), await holdOne(), await holdOne()];
+      expect((await call('POST', `/v1/reservations/${first}/confirm`)).statusCode).toBe(200);
+      clock.advance(1000);
+      expect((await call('POST', `/v1/reservations/${second}/confirm`)).statusCode).toBe(410);
+      const metrics = createMetrics();
+      const swept = await metrics.instrument(h.services.reservations).sweepExpiredHolds();
+      expect(swept.expired.map((r) => r.reservationId).sort()).toEqual([second, third].sort());
+      const text = await metrics.registry.metrics();
+      expect(sample(text, 'ticketboss_holds_expired_total')).toBe(2);
+      const scraped = (await h.app.inject({ method: 'GET', url: '/metrics', headers: admin })).body;
+      expect(sample(scraped, 'ticketboss_confirmations_total{outcome="confirmed"}')).toBe(1);
+      expect(sample(scraped, 'ticketboss_confirmations_total{outcome="hold_expired"}')).toBe(1);
+    } finally {
+      await h.close();
+    }
   });
 });
 
