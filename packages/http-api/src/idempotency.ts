@@ -25,14 +25,11 @@ export const IdempotencyKeyHeader = Type.Object({
   ),
 });
 
-/** The answers a keyed request can get besides the route's own. */
-export const idempotencyResponses = {
-  409: errorResponse(
-    'A request with the same Idempotency-Key is still in flight (with `Retry-After`)',
-    apiErrors.idempotencyKeyInUse,
-  ),
-  422: errorResponse('The Idempotency-Key was used with a different request', apiErrors.idempotencyKeyReused),
-};
+/** The 422 of the routes that take an Idempotency-Key. */
+export const keyReusedResponse = errorResponse(
+  'The Idempotency-Key was used with a different request',
+  apiErrors.idempotencyKeyReused,
+);
 
 /** An answer in the form it is sent and, under a key, kept. */
 export function jsonResponse(statusCode: number, body: unknown): StoredResponse {

@@ -1,10 +1,28 @@
 import {
   MAX_HOLD_SECONDS,
   MIN_HOLD_SECONDS,
+  type Attempt,
   type CancelReservationOutcome,
+  type Reservation,
   type ReserveSeatsOutcome,
+  type StoredResponse,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, type ApiError } from '../errors.js';
+import { errorAnswer } from '../idempotency.js';
+
+/**
+ * The answer to a reservation request, and whether its Idempotency-Key keeps it: a reservation's answer is
+ * recorded by its commit; a refusal on the seats is a decision, kept; anything else (a bad count, no event, too
+ * busy, a key taken over) decided nothing.
+ */
+export function reserveAttempt(
+  outcome: ReserveSeatsOutcome,
+  render: (reservation: Reservation) => StoredResponse,
+): Attempt<ReserveSeatsOutcome> {
+  if (outcome.kind === 'reserved') return { result: outcome, response: render(outcome.reservation), keep: 'recorded' };
+  const keep = outcome.kind === 'insufficient_seats' ? 'record' : 'discard';
+  return { result: outcome, response: errorAnswer(reserveErrorFor(outcome)), keep };
+}
 
 /** The answer to a reservation that was not made. */
 export function reserveErrorFor(outcome: Exclude<ReserveSeatsOutcome, { kind: 'reserved' }>): ApiError {

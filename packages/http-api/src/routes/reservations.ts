@@ -4,20 +4,12 @@ import {
   DEFAULT_MAX_SEATS_PER_RESERVATION,
   MAX_PARTNER_ID_LENGTH,
   MIN_SEATS_PER_RESERVATION,
-  type Attempt,
   type Idempotency,
   type ReservationService,
-  type ReserveSeatsOutcome,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, sendError } from '../errors.js';
-import {
-  answerIdempotently,
-  errorAnswer,
-  IdempotencyKeyHeader,
-  idempotencyResponses,
-  jsonResponse,
-} from '../idempotency.js';
-import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
+import { answerIdempotently, IdempotencyKeyHeader, keyReusedResponse, jsonResponse } from '../idempotency.js';
+import { cancelErrorFor, reserveAttempt } from './outcomes.js';
 import {
   contendedResponse,
   described,
@@ -25,6 +17,7 @@ import {
   EventSummaryBody,
   eventSummaryBody,
   missingField,
+  reserveConflictResponse,
 } from './schemas.js';
 
 /** `api-key`: POST and DELETE need a partner's key (the default). `none`: the seed's open behaviour. */
@@ -89,18 +82,6 @@ const tags = ['Seed'];
 const reservedBody = (reservation: { reservationId: string; seats: number }) =>
   jsonResponse(201, { reservationId: reservation.reservationId, seats: reservation.seats, status: 'confirmed' });
 
-/** The answer to a reservation, and whether its Idempotency-Key keeps it (as on /v1). */
-function reserveAttempt(outcome: ReserveSeatsOutcome): Attempt<ReserveSeatsOutcome> {
-  if (outcome.kind === 'reserved')
-    return { result: outcome, response: reservedBody(outcome.reservation), keep: 'recorded' };
-  const error = outcome.kind === 'claim_lost' ? apiErrors.idempotencyKeyInUse : reserveErrorFor(outcome);
-  return {
-    result: outcome,
-    response: errorAnswer(error),
-    keep: outcome.kind === 'insufficient_seats' ? 'record' : 'discard',
-  };
-}
-
 /** The seed's routes, as the seed documents them, on one default event. */
 export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRoutesOptions> = async (
   app,
@@ -162,12 +143,8 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
             apiErrors.otherPartner,
           ),
           404: errorResponse('The default event does not exist', apiErrors.eventNotFound),
-          409: errorResponse(
-            'Not enough seats left: nothing was reserved; or the same Idempotency-Key is in flight',
-            apiErrors.insufficientSeats,
-            apiErrors.idempotencyKeyInUse,
-          ),
-          422: idempotencyResponses[422],
+          409: reserveConflictResponse,
+          422: keyReusedResponse,
           503: contendedResponse,
         },
       },
@@ -190,6 +167,7 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
             seats,
             receipt: claim && { claim, render: reservedBody },
           }),
+          reservedBody,
         ),
       );
     },

@@ -18,6 +18,13 @@ export const contendedResponse = errorResponse(
   apiErrors.contended,
 );
 
+/** The 409 of the routes that reserve. */
+export const reserveConflictResponse = errorResponse(
+  'Not enough seats left: nothing was reserved; or the same Idempotency-Key is in flight',
+  apiErrors.insufficientSeats,
+  apiErrors.idempotencyKeyInUse,
+);
+
 /** A 400 `VALIDATION_ERROR` as the error handler words it for a missing field. */
 export const missingField = (field: string): ApiError => ({
   status: 400,

@@ -9,8 +9,8 @@ import {
   type Attempt,
   type ConfirmHoldOutcome,
   type Idempotency,
+  type Reservation,
   type ReservationService,
-  type ReserveSeatsOutcome,
 } from '@ticketboss/domain';
 import { partnerOf } from '../access.js';
 import { apiErrors, invalidField, sendError } from '../errors.js';
@@ -18,11 +18,11 @@ import {
   answerIdempotently,
   errorAnswer,
   IdempotencyKeyHeader,
-  idempotencyResponses,
+  keyReusedResponse,
   jsonResponse,
   sendStored,
 } from '../idempotency.js';
-import { cancelErrorFor, reserveErrorFor } from './outcomes.js';
+import { cancelErrorFor, reserveAttempt } from './outcomes.js';
 import {
   contendedResponse,
   decodeCursor,
@@ -36,6 +36,7 @@ import {
   pageSize,
   ReservationBody,
   reservationBody,
+  reserveConflictResponse,
 } from './schemas.js';
 
 const messages = {
@@ -100,18 +101,7 @@ function isEmptyBody(body: unknown): boolean {
   return typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0;
 }
 
-/** The answer to a reservation, and whether its Idempotency-Key keeps it. */
-function reserveAttempt(outcome: ReserveSeatsOutcome): Attempt<ReserveSeatsOutcome> {
-  if (outcome.kind === 'reserved') {
-    return { result: outcome, response: jsonResponse(201, reservationBody(outcome.reservation)), keep: 'recorded' };
-  }
-  if (outcome.kind === 'claim_lost') {
-    return { result: outcome, response: errorAnswer(apiErrors.idempotencyKeyInUse), keep: 'discard' };
-  }
-  const response = errorAnswer(reserveErrorFor(outcome));
-  // Refused on the seats themselves: decided. Anything else (a bad count, no event, too busy) decided nothing.
-  return { result: outcome, response, keep: outcome.kind === 'insufficient_seats' ? 'record' : 'discard' };
-}
+const renderReservation = (reservation: Reservation) => jsonResponse(201, reservationBody(reservation));
 
 function confirmAttempt(outcome: ConfirmHoldOutcome): Attempt<ConfirmHoldOutcome> {
   switch (outcome.kind) {
@@ -167,12 +157,8 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
             apiErrors.invalidIdempotencyKey,
           ),
           404: errorResponse('No event has this id', apiErrors.eventNotFound),
-          409: errorResponse(
-            'Not enough seats left: nothing was reserved; or the same Idempotency-Key is in flight',
-            apiErrors.insufficientSeats,
-            apiErrors.idempotencyKeyInUse,
-          ),
-          422: idempotencyResponses[422],
+          409: reserveConflictResponse,
+          422: keyReusedResponse,
           503: contendedResponse,
         },
       },
@@ -185,7 +171,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         // A 400 decides nothing, so its Idempotency-Key is not even claimed. NaN is never a seat count: the use
         // case answers with the event's limit (or that there is no event).
         const outcome = await reservations.reserveSeats({ eventId: request.params.eventId, partnerId, seats: NaN });
-        return sendStored(reply, reserveAttempt(outcome).response);
+        return sendStored(reply, reserveAttempt(outcome, renderReservation).response);
       }
       return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
         reserveAttempt(
@@ -194,8 +180,9 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
             partnerId,
             seats: request.body.seats,
             holdSeconds: request.body.holdSeconds,
-            receipt: claim && { claim, render: (r) => jsonResponse(201, reservationBody(r)) },
+            receipt: claim && { claim, render: renderReservation },
           }),
+          renderReservation,
         ),
       );
     },
@@ -315,7 +302,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
             apiErrors.idempotencyKeyInUse,
           ),
           410: errorResponse('The hold expired before it was confirmed: its seats are back', apiErrors.holdExpired),
-          422: idempotencyResponses[422],
+          422: keyReusedResponse,
           503: contendedResponse,
         },
       },
