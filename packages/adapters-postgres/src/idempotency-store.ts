@@ -1,8 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { ClaimOutcome, IdempotencyStore } from '@ticketboss/domain';
-import { sql, type Kysely } from 'kysely';
+import type { ClaimOutcome, IdempotencyClaim, IdempotencyStore } from '@ticketboss/domain';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 import { transient } from './sql-errors.js';
+
+/** The key's row, while this claim still holds it and nothing is recorded. */
+function stillHeld({ scope, token }: IdempotencyClaim) {
+  return (eb: ExpressionBuilder<Database, 'idempotency_keys'>) =>
+    eb.and([
+      eb('partner_id', '=', scope.partnerId),
+      eb('route', '=', scope.route),
+      eb('idem_key', '=', scope.key),
+      eb('claim_token', '=', token),
+      eb('status_code', 'is', null),
+    ]);
+}
 
 /**
  * The `IdempotencyStore` port on PostgreSQL: one row per (partner, route, key). A claim is one statement that
@@ -67,27 +79,14 @@ export function createPostgresIdempotencyStore(db: Kysely<Database>): Idempotenc
         db
           .updateTable('idempotency_keys')
           .set({ status_code: statusCode, response_body: body, completed_at: now })
-          .where('partner_id', '=', scope.partnerId)
-          .where('route', '=', scope.route)
-          .where('idem_key', '=', scope.key)
-          .where('claim_token', '=', token)
-          .where('status_code', 'is', null)
+          .where(stillHeld({ scope, token }))
           .executeTakeFirst(),
       );
       return result.numUpdatedRows > 0n;
     },
 
     async release({ scope, token }) {
-      await transient(() =>
-        db
-          .deleteFrom('idempotency_keys')
-          .where('partner_id', '=', scope.partnerId)
-          .where('route', '=', scope.route)
-          .where('idem_key', '=', scope.key)
-          .where('claim_token', '=', token)
-          .where('status_code', 'is', null)
-          .execute(),
-      );
+      await transient(() => db.deleteFrom('idempotency_keys').where(stillHeld({ scope, token })).execute());
     },
 
     async purge(before, limit) {
