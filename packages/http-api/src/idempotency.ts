@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import {
   isValidIdempotencyKey,
   MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -24,6 +24,19 @@ export const IdempotencyKeyHeader = Type.Object({
     }),
   ),
 });
+
+/** A response schema that may be a replay: with the `Idempotent-Replayed` header, for the OpenAPI document. */
+export function replayable<T extends TSchema>(schema: T): T {
+  const headers = {
+    'Idempotent-Replayed': {
+      type: 'string',
+      enum: ['true'],
+      description:
+        'Sent, as `true`, when this is the stored answer to an earlier request with the same Idempotency-Key',
+    },
+  };
+  return { ...schema, headers };
+}
 
 /** The 422 of the routes that take an Idempotency-Key. */
 export const keyReusedResponse = errorResponse(

@@ -7,7 +7,10 @@ interface Operation {
   readonly operationId?: string;
   readonly tags?: readonly string[];
   readonly security?: ReadonlyArray<Record<string, readonly string[]>>;
-  readonly responses: Record<string, { content?: Record<string, { examples?: Record<string, unknown> }> }>;
+  readonly responses: Record<
+    string,
+    { content?: Record<string, { examples?: Record<string, unknown> }>; headers?: Record<string, unknown> }
+  >;
 }
 
 interface Document {
@@ -78,6 +81,9 @@ describe('the OpenAPI document', () => {
     ]);
     expect(reserve?.security).toEqual([{ partnerApiKey: [] }]);
     expect(reserve?.tags).toEqual(['Reservations']);
+    expect(Object.keys(reserve?.responses[201]?.headers ?? {})).toEqual(['Idempotent-Replayed']);
+    const parameters = (reserve as { parameters?: { name: string; in: string }[] } | undefined)?.parameters ?? [];
+    expect(parameters).toContainEqual(expect.objectContaining({ name: 'idempotency-key', in: 'header' }));
     expect(Object.keys(reserve?.responses[400]?.content?.['application/json']?.examples ?? {})).toContain(
       'INVALID_JSON',
     );

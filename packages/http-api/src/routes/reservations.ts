@@ -8,7 +8,13 @@ import {
   type ReservationService,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, sendError } from '../errors.js';
-import { answerIdempotently, IdempotencyKeyHeader, keyReusedResponse, jsonResponse } from '../idempotency.js';
+import {
+  answerIdempotently,
+  IdempotencyKeyHeader,
+  jsonResponse,
+  keyReusedResponse,
+  replayable,
+} from '../idempotency.js';
 import { cancelErrorFor, reserveAttempt } from './outcomes.js';
 import {
   contendedResponse,
@@ -128,7 +134,7 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
         headers: IdempotencyKeyHeader,
         body: auth === 'api-key' ? KeyedReserveBody : OpenReserveBody,
         response: {
-          201: described(Reserved, "Reserved: the seats are the partner's"),
+          201: replayable(described(Reserved, "Reserved: the seats are the partner's")),
           400: errorResponse(
             'The body is not valid: the message names the field',
             missingField('seats'),

@@ -19,6 +19,7 @@ import {
   errorAnswer,
   IdempotencyKeyHeader,
   keyReusedResponse,
+  replayable,
   jsonResponse,
   sendStored,
 } from '../idempotency.js';
@@ -148,7 +149,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         headers: IdempotencyKeyHeader,
         body: Reserve,
         response: {
-          201: described(ReservationBody, 'Reserved, or held until `expiresAt`'),
+          201: replayable(described(ReservationBody, 'Reserved, or held until `expiresAt`')),
           400: errorResponse(
             "The body is not valid; `seats` outside 1 to the event's limit names that limit",
             { ...invalidField('seats'), message: 'seats must be between 1 and 4' },
@@ -289,7 +290,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         params: ReservationParams,
         headers: IdempotencyKeyHeader,
         response: {
-          200: described(ReservationBody, 'Confirmed'),
+          200: replayable(described(ReservationBody, 'Confirmed')),
           400: errorResponse(
             'A body other than none or `{}`, or an Idempotency-Key that is not 1 to 255 characters',
             confirmTakesNoBody,
