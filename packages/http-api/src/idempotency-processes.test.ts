@@ -6,6 +6,14 @@ import { listening, startMain, type Server } from './testing/main-process.js';
 
 const ADMIN_TOKEN = 'idempotency-processes-admin-token-0123456789';
 
+/** What every API process here starts with: the test database, loopback, the admin token, no rate limit. */
+const processEnv = (database: TestDatabase) => ({
+  DATABASE_URL: database.url,
+  HOST: '127.0.0.1',
+  TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
+  TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
+});
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface ReservationAnswer {
@@ -104,10 +112,7 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     env = {
-      DATABASE_URL: database.url,
-      HOST: '127.0.0.1',
-      TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
-      TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
+      ...processEnv(database),
       // The Idempotency-Key lease is 1.5 x TICKETBOSS_MAX_WAIT_MS + 2000 ms: a key left claimed by a killed
       // process can be taken over 2.75 s later.
       TICKETBOSS_MAX_WAIT_MS: '500',
@@ -382,10 +387,7 @@ describe('the sweeper in two API processes at once', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     const env = {
-      DATABASE_URL: database.url,
-      HOST: '127.0.0.1',
-      TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
-      TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
+      ...processEnv(database),
       TICKETBOSS_SWEEP_INTERVAL_MS: '50',
       // The sweeper says at debug level how many holds each round expired.
       LOG_LEVEL: 'debug',

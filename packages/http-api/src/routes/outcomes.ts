@@ -10,6 +10,9 @@ import {
 import { apiErrors, invalidField, type ApiError } from '../errors.js';
 import { errorAnswer } from '../idempotency.js';
 
+/** The rule for `holdSeconds`, as the schema check and the use case both word it. */
+export const HOLD_SECONDS_MESSAGE = `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`;
+
 /**
  * The answer to a reservation request, and whether its Idempotency-Key keeps it: a reservation's answer is
  * recorded by its commit; a refusal on the seats is a decision, kept; anything else (a bad count, no event, too
@@ -37,9 +40,7 @@ export function reserveErrorFor(outcome: Exclude<ReserveSeatsOutcome, { kind: 'r
     case 'invalid_partner_id':
       return invalidField('partnerId');
     case 'invalid_hold_seconds':
-      return invalidField('holdSeconds', {
-        holdSeconds: `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`,
-      });
+      return invalidField('holdSeconds', { holdSeconds: HOLD_SECONDS_MESSAGE });
     case 'event_not_found':
       return apiErrors.eventNotFound;
     case 'contended':

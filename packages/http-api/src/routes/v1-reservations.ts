@@ -23,7 +23,7 @@ import {
   jsonResponse,
   sendStored,
 } from '../idempotency.js';
-import { cancelErrorFor, reserveAttempt } from './outcomes.js';
+import { cancelErrorFor, HOLD_SECONDS_MESSAGE, reserveAttempt } from './outcomes.js';
 import {
   contendedResponse,
   decodeCursor,
@@ -42,7 +42,7 @@ import {
 
 const messages = {
   status: `status must be one of ${RESERVATION_STATUSES.join(', ')}`,
-  holdSeconds: `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`,
+  holdSeconds: HOLD_SECONDS_MESSAGE,
   'idempotency-key': apiErrors.invalidIdempotencyKey.message,
   ...pageQueryMessages,
 };
