@@ -1,4 +1,12 @@
-import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
+import { StoreUnavailable } from '@ticketboss/domain';
+import {
+  Kysely,
+  PostgresDialect,
+  type ColumnType,
+  type Generated,
+  type PostgresPool,
+  type PostgresPoolClient,
+} from 'kysely';
 import pg from 'pg';
 
 /** Row types, snake_case as in migrations/; mapped to domain types only in the repositories. */
@@ -87,11 +95,25 @@ export interface DatabaseOptions {
   readonly connectTimeoutMs?: number;
   /** Called with errors of idle pooled connections (for example the server restarting) so they can be logged. */
   readonly onIdleClientError?: (error: Error) => void;
+  /**
+   * Told when the database stops answering (the first failure to connect or to get an answer, with its error)
+   * and when it answers again: once per outage, never per query, so a caller can log an outage as one line.
+   */
+  readonly onAvailabilityChange?: (change: AvailabilityChange) => void;
 }
+
+export type AvailabilityChange =
+  | { readonly available: false; readonly error: Error }
+  | { readonly available: true; readonly unavailableForMs: number };
 
 /** A pooled, typed handle on the TicketBoss database. */
 export type DatabaseHandle = Kysely<Database>;
 
+/**
+ * A Kysely handle on a pg pool. Every failure that means "the database is not there" (refused, cut, timed out,
+ * shutting down) reaches callers as the domain's StoreUnavailable, whatever the query, so the API can answer 503
+ * with Retry-After rather than 500; every other error (a SQLSTATE) passes through as pg raised it.
+ */
 export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
@@ -106,11 +128,119 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
       .filter(Boolean)
       .join(' '),
   });
-  // Without a listener, an idle client's error (server restart, network cut) would crash the process.
-  pool.on('error', options.onIdleClientError ?? (() => undefined));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const availability = trackAvailability(options.onAvailabilityChange);
+  // Without a listener, an idle client's error (server restart, network cut) would crash the process. A lost
+  // idle connection is reported as the start of an outage too; the next query that succeeds ends it.
+  pool.on('error', (error) => {
+    if (isUnavailable(error)) availability.down(error);
+    options.onIdleClientError?.(error);
+  });
+  // The pool listens to a client's errors only while it is idle. A connection cut while a query runs, or while
+  // a transaction holds the client between statements, also emits 'error' on the client, and with no listener
+  // that would crash the process. The query in flight is rejected anyway, and the pool drops a client that is
+  // no longer queryable when it is released, so the event itself carries nothing more to act on.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: reportingUnavailability(pool, availability) }),
+  });
   pools.set(db, pool);
   return db;
+}
+
+/** SQLSTATEs that mean the server or the connection is going away, not that the statement was wrong. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** Node's socket errors on the way to the server. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** pg's own errors for a connection that ended, never came, or stopped answering. */
+const DRIVER_MESSAGES =
+  /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|connection timeout/i;
+
+/** Whether an error from pg means the database could not be reached (rather than a failed statement). */
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof StoreUnavailable) return true;
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith('08') || UNAVAILABLE_STATES.has(code);
+    if (NETWORK_CODES.has(code)) return true;
+  }
+  // A refused connection to a host with several addresses (localhost: ::1 and 127.0.0.1) is an AggregateError.
+  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
+  return DRIVER_MESSAGES.test(error.message);
+}
+
+interface AvailabilityTracker {
+  down(error: Error): void;
+  up(): void;
+}
+
+/** One report when an outage starts, one when it ends. */
+function trackAvailability(onChange: DatabaseOptions['onAvailabilityChange']): AvailabilityTracker {
+  let downSince: number | undefined;
+  return {
+    down(error) {
+      if (downSince !== undefined) return;
+      downSince = Date.now();
+      onChange?.({ available: false, error });
+    },
+    up() {
+      if (downSince === undefined) return;
+      const unavailableForMs = Date.now() - downSince;
+      downSince = undefined;
+      onChange?.({ available: true, unavailableForMs });
+    },
+  };
+}
+
+/** The pool as Kysely sees it, with failures to reach the database turned into StoreUnavailable and reported. */
+function reportingUnavailability(pool: pg.Pool, availability: AvailabilityTracker): PostgresPool {
+  const failed = (error: unknown): never => {
+    if (!isUnavailable(error) || error instanceof StoreUnavailable) throw error;
+    availability.down(error as Error);
+    throw new StoreUnavailable(`database unavailable: ${(error as Error).message}`, { cause: error });
+  };
+  const answered = (value: unknown) => {
+    availability.up();
+    return value;
+  };
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+    let view = wrapped.get(client);
+    if (!view) {
+      // A connection that failed as unavailable is never handed out again: after a server-side termination the
+      // error message can arrive before the socket closes, and the pool would otherwise take it back as healthy
+      // and give it to the next query, which would fail too.
+      let broken = false;
+      view = {
+        query: ((...args: Parameters<pg.PoolClient['query']>) => {
+          const result = client.query(...args) as unknown;
+          // A cursor (streaming) is returned as is; Kysely's plain queries return promises.
+          if (!(result instanceof Promise)) return result;
+          return result.then(answered, (error: unknown) => {
+            broken ||= isUnavailable(error);
+            return failed(error);
+          });
+        }) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy || broken),
+      };
+      wrapped.set(client, view);
+    }
+    return view;
+  };
+  return {
+    connect: () => pool.connect().then(wrap, failed),
+    end: () => pool.end(),
+  };
 }
 
 const pools = new WeakMap<DatabaseHandle, pg.Pool>();

@@ -1,6 +1,8 @@
 export {
   createDatabase,
+  isUnavailable,
   poolStats,
+  type AvailabilityChange,
   type Database,
   type DatabaseHandle,
   type DatabaseOptions,

@@ -168,6 +168,16 @@ export class TransientFailure extends Error {
   override readonly name = 'TransientFailure';
 }
 
+/**
+ * The store could not be reached: the connection was refused, cut or timed out, or the server is shutting down.
+ * A read changed nothing; a change whose answer was lost this way may or may not have been applied (adapters
+ * find out when they can, and throw this only when they cannot). Retrying later, with the same Idempotency-Key
+ * for a change, is safe.
+ */
+export class StoreUnavailable extends Error {
+  override readonly name = 'StoreUnavailable';
+}
+
 /** A page position that was not made by the adapter, or was tampered with. */
 export class InvalidPagePosition extends Error {
   override readonly name = 'InvalidPagePosition';

@@ -36,9 +36,16 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
     lockTimeoutMs: Math.max(50, config.maxWaitMs / 2),
     statementTimeoutMs: config.maxWaitMs,
     queryTimeoutMs: config.maxWaitMs + 5_000,
-    // While closing, a connection may still be ending when the embedded server stops and cuts it: not news.
-    onIdleClientError: (err) => {
-      if (!closing) logger.warn({ err }, 'idle database connection failed');
+    // An outage is one warn line when it starts and one info line when the database answers again, however
+    // many requests meet it (each answered 503 DATABASE_UNAVAILABLE). While closing, a connection may still be
+    // ending when the embedded server stops and cuts it: not news.
+    onAvailabilityChange: (change) => {
+      if (closing) return;
+      if (change.available) {
+        logger.info({ unavailableForMs: change.unavailableForMs }, 'database answers again');
+      } else {
+        logger.warn({ err: change.error }, 'database unavailable: answering 503 until it answers again');
+      }
     },
   });
   return {

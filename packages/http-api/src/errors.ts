@@ -4,6 +4,7 @@ import {
   InvalidPagePosition,
   MAX_PARTNER_ID_LENGTH,
   MIN_SEATS_PER_RESERVATION,
+  StoreUnavailable,
   TransientFailure,
 } from '@ticketboss/domain';
 import { STATUS_CODES } from 'node:http';
@@ -33,6 +34,13 @@ export const apiErrors = {
     status: 503,
     code: 'CONTENDED',
     message: 'The event is too busy to decide this request right now; nothing was changed, retry shortly',
+  },
+  databaseUnavailable: {
+    status: 503,
+    code: 'DATABASE_UNAVAILABLE',
+    message:
+      'The database cannot be reached right now; retry after the Retry-After delay (with the same ' +
+      'Idempotency-Key, a retried reservation is never made twice)',
   },
   invalidJson: { status: 400, code: 'INVALID_JSON', message: 'Request body is not valid JSON' },
   unsupportedMediaType: {
@@ -108,9 +116,14 @@ export interface ApiError {
 
 /** Seconds a client should wait before retrying a `CONTENDED` answer. */
 export const CONTENDED_RETRY_AFTER_SECONDS = 1;
+/** Seconds a client should wait before retrying a `DATABASE_UNAVAILABLE` answer. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.code === apiErrors.contended.code) reply.header('retry-after', String(CONTENDED_RETRY_AFTER_SECONDS));
+  if (error.code === apiErrors.databaseUnavailable.code) {
+    reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+  }
   if (error.code === apiErrors.unauthorized.code) reply.header('www-authenticate', 'Bearer realm="ticketboss"');
   return reply.code(error.status).send({ error: error.message, code: error.code } satisfies ErrorBody);
 }
@@ -169,6 +182,11 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     // A read gave up on a lock or a statement timeout: nothing changed, and a retry may well succeed.
     request.log.warn({ err: error }, 'database busy');
     return sendError(reply, apiErrors.contended);
+  }
+  if (error instanceof StoreUnavailable) {
+    // The outage itself is logged once, when it starts and when it ends (main.ts), not once per request.
+    request.log.debug({ err: error }, 'database unavailable');
+    return sendError(reply, apiErrors.databaseUnavailable);
   }
   if (error.validation) {
     return sendError(reply, validationError(error, request.routeOptions.config.fieldMessages));
