@@ -89,7 +89,7 @@ const rejected = (description: string, ...errors: ApiError[]): ErrorResponseSche
 /**
  * The error answers a route can give whatever its handler does, from its access and its schema: the access check's
  * 401, 403 and 429, the body parser's and validator's 400, 413 and 415, and the error handler's 500 and 503 (a
- * lock or statement timeout on any database read, the key lookup included). A route's own schema declares the
+ * lock or statement timeout on any database read, the key lookup included, or a database that cannot be reached). A route's own schema declares the
  * answers only it gives, and may describe one of these more closely for itself.
  */
 function standardErrorResponses(
@@ -128,7 +128,12 @@ function standardErrorResponses(
   // Liveness and readiness probes (open and never counted) do not go through the use cases.
   if (access !== 'open' || !unlimited) {
     responses[503] = withHeaders(
-      rejected('The database is too busy to answer in time: nothing changed, safe to retry', apiErrors.contended),
+      rejected(
+        'The database is too busy to answer in time (nothing changed), or cannot be reached; retry after the ' +
+          'delay, with the same Idempotency-Key for a change',
+        apiErrors.contended,
+        apiErrors.databaseUnavailable,
+      ),
       { 'Retry-After': header('Seconds to wait before retrying', Type.Integer({ minimum: 1 })) },
     );
   }
