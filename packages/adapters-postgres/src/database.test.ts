@@ -2,7 +2,7 @@ import { StoreUnavailable } from '@ticketboss/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createDatabase, isUnavailable, type AvailabilityChange, type DatabaseHandle } from './database.js';
-import { createTestDatabase, type TestDatabase } from './testing/index.js';
+import { createTestDatabase, waitUntil, type TestDatabase } from './testing/index.js';
 
 let database: TestDatabase;
 
@@ -11,22 +11,13 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
-/** Waits until `check` holds, polling; fails after `ms`. */
-async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const backendExists = async (pid: number) =>
   (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid}`.execute(database.db))
     .rows[0]!.n > 0;
 
 async function terminate(pid: number): Promise<void> {
   await sql`SELECT pg_terminate_backend(${pid})`.execute(database.db);
-  await until(async () => !(await backendExists(pid)), `backend ${pid} to exit`);
+  await waitUntil(async () => !(await backendExists(pid)), `backend ${pid} to exit`);
 }
 
 describe('a pooled connection cut by the server', () => {
@@ -63,7 +54,7 @@ describe('a pooled connection cut by the server', () => {
   it('a query running when its backend is terminated fails as StoreUnavailable', async () => {
     const running = sql`SELECT pg_sleep(30), 'terminate-me'`.execute(db);
     let pid: number | undefined;
-    await until(async () => {
+    await waitUntil(async () => {
       const { rows } = await sql<{ pid: number }>`
         SELECT pid FROM pg_stat_activity WHERE query LIKE '%terminate-me%' AND pid <> pg_backend_pid()`.execute(
         database.db,

@@ -36,7 +36,7 @@ async function query(server: EmbeddedPostgres, text: string): Promise<unknown[]>
 describe('startEmbeddedPostgres', () => {
   it('keeps the data across a stop and a start', async () => {
     const dataDir = await folder();
-    const first = await startEmbeddedPostgres({ dataDir, durable: false });
+    const first = await start(dataDir);
     await query(first, 'CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)');
     await first.stop();
     const second = await start(dataDir);
@@ -52,7 +52,7 @@ describe('startEmbeddedPostgres', () => {
 
   it('takes over from an owner that died, and ignores a postmaster.pid whose pid is now something else', async () => {
     const dataDir = await folder();
-    const first = await startEmbeddedPostgres({ dataDir, durable: false });
+    const first = await start(dataDir);
     await first.stop();
     // A dead owner, and a postmaster.pid naming a live process that is not PostgreSQL.
     await writeFile(join(dataDir, 'owner.pid'), '999999\n');

@@ -180,9 +180,8 @@ describe('coalescer, when the database misbehaves', () => {
     const coalescer = createCoalescer({ repository, clock: { now: () => new Date() }, timers: realTimers });
     const stuck = coalescer.reserve(reservation(1), Date.now() + 50);
     const queued = coalescer.reserve(reservation(1), Date.now() + 50);
-    const started = Date.now();
+    // Answered while the commit ahead of it still hangs (it is released only below).
     expect(await queued).toEqual({ kind: 'contended' });
-    expect(Date.now() - started).toBeLessThan(1000);
     // The commit in flight is answered with what it did, however late.
     release();
     expect((await stuck).kind).toBe('reserved');

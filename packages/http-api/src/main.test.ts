@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
+import { createTestDatabase, waitUntil, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,6 +28,11 @@ function run(env: Record<string, string>): Server {
   running.push(server);
   return server;
 }
+
+/** How many backends wait on a lock: the reservation held up behind a test's row lock. */
+const LOCK_WAITERS = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+const lockWaiters = async (db: TestDatabase['db']) =>
+  (await sql<{ n: number }>`${sql.raw(LOCK_WAITERS)}`.execute(db)).rows[0]!.n;
 
 /** pino's level-60 lines: what made start-up stop. */
 function fatalLines(server: Server): string[] {
@@ -115,10 +120,17 @@ describe('start-up with DATABASE_URL', () => {
     const blocker = await database.db.startTransaction().execute();
     await sql`SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE`.execute(blocker);
     const inFlight = reserve(url, 2);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntil(() => lockWaiters(database.db).then((n) => n > 0), 'the reservation to wait on the row lock');
     server.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    await waitForOutput(server, /shutting down/);
+    await waitUntil(
+      () =>
+        fetch(`${url}/health`).then(
+          () => false,
+          () => true,
+        ),
+      'the listener to close',
+    );
     await blocker.commit().execute();
     expect((await inFlight).status).toBe(201);
     expect(await server.exited).toBe(0);
@@ -135,9 +147,11 @@ describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
 
     // Interrupted while its cluster is being created: the next start must still find a clean slate.
     const early = run({ TICKETBOSS_DATA_DIR: dataDir });
-    while (!early.output().includes('initialising') && early.child.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitUntil(
+      () => early.output().includes('initialising') || early.child.exitCode !== null,
+      'the cluster to be initialising',
+      { everyMs: 5 },
+    );
     early.child.kill('SIGTERM');
     expect(await early.exited).toBe(1);
     expect(early.output()).toContain('signal during start-up');
@@ -153,17 +167,26 @@ describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
     await blocker.connect();
     await blocker.query("BEGIN; SELECT 1 FROM events WHERE event_id = 'node-meetup-2025' FOR UPDATE");
     const inFlight = reserve(url, 1).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    // Another connection watches: a transaction's own view of pg_stat_activity would not change.
+    const watcher = new pg.Client({ host: '127.0.0.1', port: Number(port), user: 'postgres', password });
+    watcher.on('error', () => undefined);
+    await watcher.connect();
+    try {
+      await waitUntil(
+        async () => (await watcher.query<{ n: number }>(LOCK_WAITERS)).rows[0]!.n > 0,
+        'the reservation to wait on the row lock',
+      );
+    } finally {
+      await watcher.end().catch(() => undefined);
+    }
     server.child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForOutput(server, /shutting down/);
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(1);
     await inFlight;
     await blocker.end().catch(() => undefined);
     expect(server.output()).toContain('second signal');
-    const deadline = Date.now() + 10_000;
-    while (isRunning(postgresPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(isRunning(postgresPid)).toBe(false);
+    await waitUntil(() => !isRunning(postgresPid), 'the embedded PostgreSQL to stop');
   });
 
   it('starts its own PostgreSQL, keeps the data across restarts, and stops it on SIGTERM', async () => {

@@ -73,14 +73,15 @@ describe.skipIf(skip)('two API processes with REDIS_URL', () => {
     for (const url of urls) expect((await fetch(`${url}/reservations`)).status).toBe(200);
     const started = performance.now();
     const statuses: number[] = [];
-    for (let i = 0; i < 10; i += 1) statuses.push((await call(urls[i % 2]!, '/v1/events', token)).status);
+    // Enough requests that counting apart (each process its own burst and refill: 8 plus twice the refill) would
+    // exceed the shared bound (4 plus one refill) however long they take, without timing anything.
+    for (let i = 0; i < 30; i += 1) statuses.push((await call(urls[i % 2]!, '/v1/events', token)).status);
     const elapsedSeconds = (performance.now() - started) / 1000;
     const allowed = statuses.filter((s) => s === 200).length;
-    // Counted apart, each process would allow its own burst of 4: 8 of 10. Shared, 4 plus what refilled (1/s).
+    // Shared: the burst of 4 plus what refilled (1/s) while they ran.
     expect(allowed).toBeGreaterThanOrEqual(4);
     const fellBack = servers.some((server) => server.output().includes('Redis rate limit unavailable'));
     expect({ allowed: allowed <= 4 + Math.ceil(elapsedSeconds), fellBack }).toEqual({ allowed: true, fellBack: false });
-    expect(elapsedSeconds).toBeLessThan(3);
     expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200]);
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     const refused = await call(urls[1]!, '/v1/events', token);

@@ -1,2 +1,3 @@
 export { createTestDatabase, type TestDatabase } from './test-database.js';
 export { startTestPostgresServer, type TestPostgresServer } from './postgres-server.js';
+export { waitUntil } from './wait.js';
