@@ -31,6 +31,14 @@ function setup(totalSeats = 20, clock: Clock = { now: () => new Date() }) {
 
 const FAR = Number.MAX_SAFE_INTEGER;
 
+/** Lets the coalescer's promises run until `condition` holds (no real time: the in-memory repository only yields). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let turns = 0; !condition(); turns += 1) {
+    if (turns > 1000) throw new Error('condition not reached');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 describe('coalescer', () => {
   it('commits a lone request at once, and everything that queued behind a commit in the next one', async () => {
     const { repository, coalescer } = setup();
@@ -139,6 +147,41 @@ describe('coalescer', () => {
     repository.conflictNext('gig', Number.MAX_SAFE_INTEGER);
     expect(await coalescer.reserve(reservation(2), 500)).toEqual({ kind: 'contended' });
     expect(repository.allReservations()).toEqual([]);
+  });
+
+  it('forgets an unknown event once it is answered: ids nobody has do not grow its memory', async () => {
+    const { coalescer } = setup();
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, (_, n) => coalescer.reserve(reservation(1, `no-such-event-${n}`), FAR)),
+    );
+    expect(outcomes.every((o) => o.kind === 'event_not_found')).toBe(true);
+    expect(coalescer.stats().queuedEvents).toBe(0);
+  });
+
+  it('holds a queue per event only while it has requests waiting or a commit in flight', async () => {
+    const { repository, coalescer } = setup();
+    const original = repository.commitChanges.bind(repository);
+    const releases: (() => void)[] = [];
+    repository.commitChanges = async (expected, changes) => {
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return original(expected, changes);
+    };
+    const gig = Promise.all([coalescer.reserve(reservation(1, 'gig'), FAR), coalescer.reserve(reservation(1), FAR)]);
+    const other = coalescer.reserve(reservation(1, 'other'), FAR);
+    await until(() => releases.length === 2);
+    expect(coalescer.stats().queuedEvents).toBe(2);
+    releases.splice(0).forEach((release) => release());
+    await until(() => releases.length === 1); // the request that queued behind gig's first commit
+    expect(coalescer.stats().queuedEvents).toBe(1);
+    releases.splice(0).forEach((release) => release());
+    expect((await gig).map((o) => o.kind)).toEqual(['reserved', 'reserved']);
+    expect((await other).kind).toBe('reserved');
+    expect(coalescer.stats().queuedEvents).toBe(0);
+    // A forgotten event reads its state afresh on its next request, and commits on it as before.
+    repository.commitChanges = original;
+    expect((await coalescer.reserve(reservation(1), FAR)).kind).toBe('reserved');
+    expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 17, version: 3 });
+    expect(coalescer.stats().queuedEvents).toBe(0);
   });
 
   it('when a commit fails, its requests fail and the next batch goes on', async () => {

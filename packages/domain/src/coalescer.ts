@@ -75,10 +75,18 @@ const isSeatChange = (waiting: Waiting): waiting is SeatChange =>
 const idOf = (waiting: Waiting): string | undefined =>
   waiting.kind === 'sweep' ? undefined : waiting.reservation.reservationId;
 
+/**
+ * An event's queue lives while it has requests waiting or a commit in flight, and is forgotten once drained: a
+ * queue per event id ever asked for would let any partner grow the process's memory with unknown ids.
+ */
 interface EventQueue {
   waiting: Waiting[];
   committing: boolean;
-  /** The event as our last commit left it; may be stale if another process has written since. */
+  /**
+   * The event as our last commit left it, to plan the next batch without a read; may be stale if another process
+   * has written since (the version guard catches that). Forgotten with the queue: a busy event's queue is rarely
+   * idle, and an idle one reads once on its next request.
+   */
   lastKnown: Event | undefined;
 }
 
@@ -87,6 +95,8 @@ export interface CoalescerStats {
   readonly changesCommitted: number;
   readonly versionConflicts: number;
   readonly largestBatch: number;
+  /** Events with requests waiting or a commit in flight right now. */
+  readonly queuedEvents: number;
 }
 
 /** Told of every commit as it happens, for metrics (batch sizes); must not throw. */
@@ -199,6 +209,9 @@ export function createCoalescer(deps: {
       }
     }
     queue.committing = false;
+    // Drained and idle: nothing waits in it, and no deadline timer refers to it (each is cleared when its request
+    // is taken into a batch). The next request for this event starts a new queue.
+    queues.delete(eventId);
   }
 
   async function decide(eventId: string, queue: EventQueue, batch: Waiting[]): Promise<void> {
@@ -381,6 +394,6 @@ export function createCoalescer(deps: {
     sweep(eventId, deadline) {
       return new Promise((settle, fail) => enqueue(eventId, { kind: 'sweep', deadline, settle, fail }));
     },
-    stats: () => ({ commits, changesCommitted, versionConflicts, largestBatch }),
+    stats: () => ({ commits, changesCommitted, versionConflicts, largestBatch, queuedEvents: queues.size }),
   };
 }
