@@ -2,9 +2,9 @@ import type { Idempotency, Reservation, ReservationService } from '@ticketboss/d
 import type { FastifyBaseLogger } from 'fastify';
 
 export interface Sweeper {
-  /** Runs one round now (after the one in progress, if any). */
+  /** Runs one round now, or after the one in progress if any; once stopped, runs none. */
   runOnce(): Promise<void>;
-  /** Stops the timer and waits for the round in progress. */
+  /** Stops the timer and waits for the round in progress, and for no other. */
   stop(): Promise<void>;
 }
 
@@ -23,7 +23,11 @@ export function startSweeper(deps: {
   onExpired?: (expired: readonly Reservation[]) => void;
 }): Sweeper {
   const { reservations, idempotency, intervalMs, logger, onExpired } = deps;
-  let running: Promise<void> = Promise.resolve();
+  /** The round in progress: at most one runs, and a tick that finds one skips (a stalled database must not pile
+   * rounds up behind it, for shutdown to wait on). */
+  let inProgress: Promise<void> | undefined;
+  /** The round `runOnce` asked for while one was in progress, started when that one ends. */
+  let next: Promise<void> | undefined;
   let stopped = false;
 
   async function round(): Promise<void> {
@@ -40,16 +44,37 @@ export function startSweeper(deps: {
     }
   }
 
-  const runOnce = () => (running = running.then(round));
-  const timer = intervalMs > 0 ? setInterval(() => void runOnce(), intervalMs) : undefined;
+  function begin(): Promise<void> {
+    const current: Promise<void> = round().finally(() => {
+      if (inProgress === current) inProgress = undefined;
+    });
+    inProgress = current;
+    return current;
+  }
+
+  function runOnce(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (!inProgress) return begin();
+    next ??= inProgress.then(() => {
+      next = undefined;
+      return stopped ? undefined : begin();
+    });
+    return next;
+  }
+
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          if (!inProgress) void begin();
+        }, intervalMs)
+      : undefined;
   timer?.unref();
   return {
     runOnce,
     async stop() {
-      if (stopped) return running;
       stopped = true;
       if (timer) clearInterval(timer);
-      return running;
+      return inProgress;
     },
   };
 }

@@ -1,0 +1,84 @@
+import type { Idempotency, ReservationService } from '@ticketboss/domain';
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startSweeper, type Sweeper } from './sweeper.js';
+
+/**
+ * The sweeper's scheduling alone: its rounds go to fakes of the services, each sweep blocking on a gate the test
+ * opens (a database that stalls), and its ticks are driven by fake timers, so no real time passes.
+ */
+function stalledSweeper(intervalMs: number) {
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const calls = { sweeps: 0, purges: 0 };
+  const reservations = {
+    async sweepExpiredHolds() {
+      calls.sweeps += 1;
+      await gate;
+      return { expired: [] };
+    },
+  } as unknown as ReservationService;
+  const idempotency = {
+    async purge() {
+      calls.purges += 1;
+      return 0;
+    },
+  } as unknown as Idempotency;
+  const sweeper = startSweeper({ reservations, idempotency, intervalMs, logger: pino({ level: 'silent' }) });
+  return { sweeper, calls, open };
+}
+
+/** Lets settled promises run their callbacks. */
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+let started: { sweeper: Sweeper; open: () => void } | undefined;
+afterEach(async () => {
+  started?.open();
+  await started?.sweeper.stop();
+  started = undefined;
+  vi.useRealTimers();
+});
+
+describe('sweeper', () => {
+  it('skips its ticks while a round is stalled, and stop() waits for that round only', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { sweeper, calls, open } = (started = stalledSweeper(1000));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(calls.sweeps).toBe(1); // the first round, stalled on the database
+    await vi.advanceTimersByTimeAsync(10_000); // ten ticks during the stall
+    let stopped = false;
+    const stopping = sweeper.stop().then(() => (stopped = true));
+    await settle();
+    expect(stopped).toBe(false); // the round in progress is waited for
+    open();
+    await stopping;
+    // Only the stalled round ran: the ten ticks queued nothing behind it for shutdown to wait on.
+    expect(calls).toEqual({ sweeps: 1, purges: 1 });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(calls).toEqual({ sweeps: 1, purges: 1 }); // and stopped means no more ticks
+  });
+
+  it('ticks again once the stalled round is over', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { calls, open } = (started = stalledSweeper(1000));
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(calls).toEqual({ sweeps: 1, purges: 0 });
+    open();
+    await settle();
+    expect(calls).toEqual({ sweeps: 1, purges: 1 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(calls).toEqual({ sweeps: 2, purges: 2 });
+  });
+
+  it('runOnce runs one round after the one in progress, however often it is asked meanwhile', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { sweeper, calls, open } = (started = stalledSweeper(0));
+    const first = sweeper.runOnce();
+    const asked = [sweeper.runOnce(), sweeper.runOnce()];
+    await settle();
+    expect(calls.sweeps).toBe(1);
+    open();
+    await Promise.all([first, ...asked]);
+    expect(calls).toEqual({ sweeps: 2, purges: 2 });
+  });
+});
