@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createIdempotency } from './idempotency.js';
+import { createIdempotency, type KeepFailure } from './idempotency.js';
 import type { ClaimOutcome, IdempotencyScope, IdempotencyStore } from './ports.js';
 import { createManualClock } from './testing/index.js';
 
@@ -59,5 +59,26 @@ describe('idempotency', () => {
     expect(await idempotency.run(scope, 'f', never)).toEqual({ kind: 'in_use', retryAfterSeconds: 3 });
     expect(await idempotency.run(scope, 'other', never)).toEqual({ kind: 'reused' });
     expect(await idempotency.run(scope, 'other', never)).toEqual({ kind: 'reused' });
+  });
+
+  it('reports a claim it could not complete or give back, and still answers the request', async () => {
+    const down = new Error('connection terminated');
+    const store: IdempotencyStore = {
+      claim: async () => claimed,
+      complete: () => Promise.reject(down),
+      release: () => Promise.reject(down),
+      purge: async () => 0,
+    };
+    const idempotency = createIdempotency({ store, clock, leaseMs: 5000, retentionMs: 60_000 });
+    const failures: KeepFailure[] = [];
+    const report = (failure: KeepFailure) => failures.push(failure);
+    expect(await idempotency.run(scope, 'f', answer('record', 409), report)).toMatchObject({ kind: 'fresh' });
+    expect(await idempotency.run(scope, 'f', answer('discard', 503), report)).toMatchObject({ kind: 'fresh' });
+    await expect(idempotency.run(scope, 'f', () => Promise.reject(new Error('boom')), report)).rejects.toThrow('boom');
+    expect(failures).toEqual([
+      { action: 'complete', scope, error: down },
+      { action: 'release', scope, error: down },
+      { action: 'release', scope, error: down },
+    ]);
   });
 });

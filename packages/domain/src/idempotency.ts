@@ -37,16 +37,28 @@ export interface IdempotencyOptions {
   readonly retentionMs: number;
 }
 
+/**
+ * A claim that could not be completed with its answer, or given back: the key stays claimed until its lease runs
+ * out, and a retry meanwhile is answered `in_use`. The request's own answer is not affected.
+ */
+export interface KeepFailure {
+  readonly action: 'complete' | 'release';
+  readonly scope: IdempotencyScope;
+  readonly error: unknown;
+}
+
 export interface Idempotency {
   /**
    * Runs `attempt` once per key: the first request claims the key and decides; later ones with the same
    * fingerprint get its answer, with another fingerprint `reused`, while it runs `in_use`. An attempt that
-   * throws gives the key back.
+   * throws gives the key back. `onKeepFailed` is told when the claim could not be completed or given back (to
+   * log it; it must not throw).
    */
   run<T>(
     scope: IdempotencyScope,
     fingerprint: string,
     attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
+    onKeepFailed?: (failure: KeepFailure) => void,
   ): Promise<IdempotentOutcome<T>>;
   /** Deletes answers older than the retention, `batch` rows at a time, at most `maxBatches`; returns how many. */
   purge(batch?: number, maxBatches?: number): Promise<number>;
@@ -63,6 +75,7 @@ export function createIdempotency({ store, clock, leaseMs, retentionMs }: Idempo
       scope: IdempotencyScope,
       fingerprint: string,
       attempt: (claim: IdempotencyClaim) => Promise<Attempt<T>>,
+      onKeepFailed?: (failure: KeepFailure) => void,
     ): Promise<IdempotentOutcome<T>> {
       const now = clock.now();
       const claimed = await store.claim(scope, fingerprint, { now, leaseMs, retentionMs });
@@ -73,17 +86,21 @@ export function createIdempotency({ store, clock, leaseMs, retentionMs }: Idempo
         return { kind: 'in_use', retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
       }
       const { claim } = claimed;
+      // Should either fail, the key stays claimed until its lease runs out, and a retry then decides afresh: the
+      // answer sent now changed nothing, so deciding again is safe. The failure is reported, not thrown: the
+      // request's answer stands.
+      const keeping = (action: KeepFailure['action'], keep: () => Promise<unknown>) =>
+        keep().catch((error: unknown) => onKeepFailed?.({ action, scope, error }));
       let outcome: Attempt<T>;
       try {
         outcome = await attempt(claim);
       } catch (error) {
-        await store.release(claim).catch(() => undefined);
+        await keeping('release', () => store.release(claim));
         throw error;
       }
-      // Should either fail, the key stays claimed until its lease runs out, and a retry then decides afresh: the
-      // answer sent now changed nothing, so deciding again is safe.
-      if (outcome.keep === 'record') await store.complete(claim, outcome.response, clock.now()).catch(() => false);
-      else if (outcome.keep === 'discard') await store.release(claim).catch(() => undefined);
+      if (outcome.keep === 'record')
+        await keeping('complete', () => store.complete(claim, outcome.response, clock.now()));
+      else if (outcome.keep === 'discard') await keeping('release', () => store.release(claim));
       return { kind: 'fresh', result: outcome.result, response: outcome.response };
     },
 

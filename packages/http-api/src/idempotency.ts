@@ -6,6 +6,7 @@ import {
   type Attempt,
   type Idempotency,
   type IdempotencyClaim,
+  type KeepFailure,
   type StoredResponse,
 } from '@ticketboss/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -97,6 +98,17 @@ function fingerprintOf(request: FastifyRequest): string {
     .digest('base64url');
 }
 
+/** Logs a key left claimed by a failed complete or release: its retries are 409 until its lease ends. */
+function logKeepFailure(request: FastifyRequest): (failure: KeepFailure) => void {
+  return ({ action, scope, error }) =>
+    request.log.warn(
+      { err: error, partnerId: scope.partnerId, route: scope.route, idempotencyKey: scope.key },
+      action === 'complete'
+        ? 'Idempotency-Key answer not recorded; retries with this key get 409 until its lease ends'
+        : 'Idempotency-Key not given back; retries with this key get 409 until its lease ends',
+    );
+}
+
 /**
  * Answers a request that may carry an Idempotency-Key. Without a key `attempt` simply runs. With one, the first
  * request decides and its answer is kept (by the commit of the change it made, or at once for a decision that
@@ -115,7 +127,12 @@ export async function answerIdempotently<T>(
   if (typeof key === 'object') return sendStored(reply, errorAnswer(key));
   if (key === undefined) return sendStored(reply, (await attempt(undefined)).response);
   const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
-  const outcome = await idempotency.run({ partnerId, route, key }, fingerprintOf(request), attempt);
+  const outcome = await idempotency.run(
+    { partnerId, route, key },
+    fingerprintOf(request),
+    attempt,
+    logKeepFailure(request),
+  );
   switch (outcome.kind) {
     case 'fresh':
       return sendStored(reply, outcome.response);
