@@ -9,8 +9,18 @@ export interface MetricsSources {
   readonly events?: (query: { limit: number; after?: PagePosition }) => Promise<Page<EventSummary>>;
 }
 
+/** Where a scrape reports a failed read (a request's logger). */
+export interface ScrapeLog {
+  warn(details: object, message: string): void;
+}
+
 export interface Metrics {
   readonly registry: Registry;
+  /**
+   * The registry's text. A failed read of the events is logged on `log`, once per streak of failing scrapes
+   * (a scrape every few seconds through an outage would otherwise drown the log).
+   */
+  scrape(log: ScrapeLog): Promise<string>;
   /** For the reservation service: the size of each coalesced commit and each version conflict. */
   readonly commits: CommitObserver;
   /** The same service, counting what it decides. */
@@ -90,6 +100,9 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       this.set({ state: 'max' }, stats.max);
     },
   });
+  /** The events read's failure in the scrape under way, for `scrape` to log; and whether the last one failed. */
+  let readFailure: { error: unknown } | undefined;
+  let failing = false;
   const collectErrors = new Counter({
     name: 'ticketboss_metrics_collect_errors_total',
     help: 'Scrapes whose read of the events failed; the seats gauge then keeps its last values',
@@ -114,10 +127,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
           if (!page.next) break;
           after = page.next;
         }
-      } catch {
+      } catch (error) {
         collectErrors.inc();
+        readFailure = { error };
         return;
       }
+      failing = false;
       this.reset();
       for (const [eventId, seats] of read) this.set({ event_id: eventId }, seats);
     },
@@ -126,6 +141,19 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
 
   return {
     registry,
+    async scrape(log) {
+      const text = await registry.metrics();
+      const failure = readFailure;
+      readFailure = undefined;
+      if (failure && !failing) {
+        failing = true;
+        log.warn(
+          { err: failure.error },
+          'metrics: reading the events failed; the seats gauge keeps its last values until a read succeeds',
+        );
+      }
+      return text;
+    },
     commits: {
       committed: (changes) => batchSize.observe(changes),
       conflicted: () => conflicts.inc(),

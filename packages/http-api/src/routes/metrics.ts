@@ -23,8 +23,8 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: Metrics }> = as
         },
       },
     },
-    async (_request, reply) => {
-      const body = await metrics.registry.metrics();
+    async (request, reply) => {
+      const body = await metrics.scrape(request.log);
       return reply.type(metrics.registry.contentType).send(body);
     },
   );
