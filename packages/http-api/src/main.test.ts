@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,17 @@ function fatalLines(server: Server): string[] {
     .output()
     .split('\n')
     .filter((line) => line.includes('"level":60'));
+}
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago): connecting to it is refused. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
 }
 
 function isRunning(pid: number): boolean {
@@ -104,6 +116,21 @@ describe('start-up with DATABASE_URL', () => {
     const fatal = fatalLines(server);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatch(/migration 0001_init\.sql was changed after it was applied/);
+  });
+
+  it('stops with one fatal line that carries the error and its stack when the database refuses connections', async () => {
+    const port = await closedPort();
+    const server = run({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none` });
+    expect(await server.exited).toBe(1);
+    const fatal = fatalLines(server);
+    expect(fatal).toHaveLength(1);
+    const line = JSON.parse(fatal[0]!) as { msg: string; err?: { message: string; stack: string } };
+    expect(line.msg).toContain('ECONNREFUSED');
+    // The error itself, its stack included (pino's message adds those of its causes).
+    expect(line.err).toMatchObject({
+      message: expect.stringContaining(line.msg) as unknown,
+      stack: expect.stringMatching(/ECONNREFUSED[^]*\n\s+at /) as unknown,
+    });
   });
 
   it('stops with one line naming the variable when a setting is invalid', async () => {

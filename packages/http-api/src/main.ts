@@ -148,8 +148,8 @@ try {
   }
   app = server;
 } catch (error) {
-  logger.fatal(error instanceof Error ? error.message : String(error));
-  logger.debug({ err: error }, 'start-up failure');
+  // One line that says what stopped start-up, with the error's stack (and cause) for whoever has to find out why.
+  logger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
   await database?.close().catch(() => undefined);
   process.exit(1);
 }
