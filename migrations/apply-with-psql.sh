@@ -1,7 +1,10 @@
 #!/bin/sh
 # Applies pending migrations with psql alone, for DBAs who apply schema changes themselves, and records each one
 # in schema_migrations exactly as `pnpm migrate` does (name and sha256 of the file), so that TicketBoss started
-# with TICKETBOSS_MIGRATE=off sees nothing pending. Each file runs in one transaction with its ledger row.
+# with TICKETBOSS_MIGRATE=off sees nothing pending. Each file runs in one transaction with its ledger row, except
+# a file whose first line is `-- ticketboss:no-transaction`: it runs statement by statement (each its own
+# transaction, as CREATE INDEX CONCURRENTLY needs), then its ledger row is written; if it fails halfway it is
+# not recorded, and the next run starts it again from the top (see README, "Migrations").
 # Run it alone: unlike `pnpm migrate` it takes no lock.
 #
 #   migrations/apply-with-psql.sh "postgres://user@host:5432/ticketboss"
@@ -23,6 +26,12 @@ for file in "$dir"/[0-9][0-9][0-9][0-9]_*.sql; do
     continue
   fi
   echo "applying $name"
-  run_psql "$@" --single-transaction -f "$file" \
-    -c "INSERT INTO schema_migrations (name, checksum) VALUES ('$name', '$checksum')"
+  record="INSERT INTO schema_migrations (name, checksum) VALUES ('$name', '$checksum')"
+  first_line=$(head -n 1 "$file" | tr -d '\r' | sed 's/[[:space:]]*$//')
+  if [ "$first_line" = "-- ticketboss:no-transaction" ]; then
+    run_psql "$@" -f "$file"
+    run_psql "$@" -c "$record"
+  else
+    run_psql "$@" --single-transaction -f "$file" -c "$record"
+  fi
 done

@@ -19,6 +19,7 @@ export {
   readMigrations,
   type MigrationFile,
   type MigrationSet,
+  UnknownMigrationsError,
 } from './migrate.js';
 export {
   connectToRunningEmbeddedPostgres,

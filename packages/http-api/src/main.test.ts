@@ -133,6 +133,20 @@ describe('start-up with DATABASE_URL', () => {
     });
   });
 
+  it('refuses a database a newer build migrated, with TICKETBOSS_MIGRATE on or off, in one line naming the files', async () => {
+    const database = await freshDatabase();
+    await sql`INSERT INTO schema_migrations (name, checksum) VALUES ('9999_newer.sql', ${'a'.repeat(64)})`.execute(
+      database.db,
+    );
+    for (const migrate of ['on', 'off']) {
+      const server = run({ DATABASE_URL: database.url, TICKETBOSS_MIGRATE: migrate });
+      expect(await server.exited).toBe(1);
+      const fatal = fatalLines(server);
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]).toContain('this build does not know: 9999_newer.sql');
+    }
+  });
+
   it('stops with one line naming the variable when a setting is invalid', async () => {
     const server = run({ DATABASE_URL: 'postgres://127.0.0.1/none', PORT: 'eighty' });
     expect(await server.exited).toBe(1);

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { createDatabase } from '@ticketboss/adapters-postgres';
+import { createDatabase, readMigrations } from '@ticketboss/adapters-postgres';
 import type { EventSummary } from '@ticketboss/domain';
 import type { MigrationFile } from '@ticketboss/adapters-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,10 +120,20 @@ describe('/ready', () => {
 
   it('is not ready while a migration is pending, naming it', async () => {
     const pending: MigrationFile = { name: '9999_future.sql', sql: 'SELECT 1', checksum: 'f'.repeat(64) };
-    const check = createReadinessCheck(t.database.db, [pending]);
+    const check = createReadinessCheck(t.database.db, [...(await readMigrations()).files, pending]);
     expect(await check()).toEqual({
       ready: false,
       checks: { database: 'ok', migrations: 'pending: 9999_future.sql' },
+    });
+  });
+
+  it('is not ready when the database has migrations this build does not know (a newer build ran), naming them', async () => {
+    const files = (await readMigrations()).files;
+    const older = files.slice(0, -1);
+    const check = createReadinessCheck(t.database.db, older);
+    expect(await check()).toEqual({
+      ready: false,
+      checks: { database: 'ok', migrations: `unknown to this build: ${files.at(-1)!.name}` },
     });
   });
 

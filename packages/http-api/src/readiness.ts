@@ -1,11 +1,19 @@
-import { findPendingMigrations, MigrationError, type DatabaseHandle } from '@ticketboss/adapters-postgres';
+import {
+  findPendingMigrations,
+  MigrationError,
+  UnknownMigrationsError,
+  type DatabaseHandle,
+} from '@ticketboss/adapters-postgres';
 import type { MigrationFile } from '@ticketboss/adapters-postgres';
 
 export interface ReadinessReport {
   readonly ready: boolean;
   readonly checks: {
     readonly database: 'ok' | 'unreachable';
-    /** `ok`, or what is wrong: pending files by name, a changed checksum, or `unknown` without a database. */
+    /**
+     * `ok`, or what is wrong: pending files by name, files the database has and this build does not (a newer
+     * build migrated it), a changed checksum, or `unknown` without a database.
+     */
     readonly migrations: string;
   };
 }
@@ -13,9 +21,9 @@ export interface ReadinessReport {
 export type ReadinessCheck = () => Promise<ReadinessReport>;
 
 /**
- * Ready when the database answers within `timeoutMs` and every migration this build knows is applied (with the
- * checksum it has): the same conditions start-up insists on, checked again on every probe, since a database can
- * go away, or be migrated ahead of or behind this process, while it runs. Give it a connection of its own (a
+ * Ready when the database answers within `timeoutMs`, every migration this build knows is applied (with the
+ * checksum it has) and none it does not know is: the same conditions start-up insists on, checked again on every
+ * probe, since a database can go away, or be migrated ahead of or behind this process, while it runs. Give it a connection of its own (a
  * pool of one, see main.ts): on the requests' pool, a pool busy with traffic would look like a dead database.
  * Probes that arrive while a check runs share it, so slow answers never pile up checks.
  */
@@ -43,6 +51,12 @@ async function check(db: DatabaseHandle, files: readonly MigrationFile[], timeou
     const names = pending.map((file) => file.name).join(', ');
     return { ready: false, checks: { database: 'ok', migrations: `pending: ${names}` } };
   } catch (error) {
+    if (error instanceof UnknownMigrationsError) {
+      return {
+        ready: false,
+        checks: { database: 'ok', migrations: `unknown to this build: ${error.unknown.join(', ')}` },
+      };
+    }
     if (error instanceof MigrationError) {
       return { ready: false, checks: { database: 'ok', migrations: error.message } };
     }
