@@ -1,4 +1,4 @@
-import type { Idempotency, ReservationService } from '@ticketboss/domain';
+import { StoreUnavailable, type Idempotency, type ReservationService } from '@ticketboss/domain';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startSweeper, type Sweeper } from './sweeper.js';
@@ -80,5 +80,33 @@ describe('sweeper', () => {
     open();
     await Promise.all([first, ...asked]);
     expect(calls).toEqual({ sweeps: 2, purges: 2 });
+  });
+});
+
+describe('sweeper failures', () => {
+  it('logs a failed round at warn, but not each round of a database outage (main.ts logs the outage once)', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
+    let failure: Error = new StoreUnavailable('database unavailable: connect ECONNREFUSED');
+    const reservations = {
+      sweepExpiredHolds: () => Promise.reject(failure),
+    } as unknown as ReservationService;
+    const idempotency = { purge: async () => 0 } as unknown as Idempotency;
+    const sweeper = startSweeper({ reservations, idempotency, intervalMs: 0, logger });
+    try {
+      await sweeper.runOnce();
+      await sweeper.runOnce();
+      expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+      failure = new Error('relation "reservations" does not exist');
+      await sweeper.runOnce();
+      expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+        'sweep failed; the next round will try again',
+      ]);
+    } finally {
+      await sweeper.stop();
+    }
   });
 });
