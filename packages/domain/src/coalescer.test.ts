@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createCoalescer } from './coalescer.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createCoalescer, REMEMBERED_EVENTS } from './coalescer.js';
 import { TransientFailure } from './ports.js';
 import type { Reservation } from './reservation.js';
 import type { Clock } from './ports.js';
@@ -177,11 +177,34 @@ describe('coalescer', () => {
     expect((await gig).map((o) => o.kind)).toEqual(['reserved', 'reserved']);
     expect((await other).kind).toBe('reserved');
     expect(coalescer.stats().queuedEvents).toBe(0);
-    // A forgotten event reads its state afresh on its next request, and commits on it as before.
+    // A forgotten queue's event commits on its next request as before.
     repository.commitChanges = original;
     expect((await coalescer.reserve(reservation(1), FAR)).kind).toBe('reserved');
     expect(await repository.findEvent('gig')).toMatchObject({ availableSeats: 17, version: 3 });
     expect(coalescer.stats().queuedEvents).toBe(0);
+  });
+
+  it('a client sending one request after another commits without a read first, as before queues were forgotten', async () => {
+    const { repository, coalescer } = setup();
+    const findEvent = vi.spyOn(repository, 'findEvent');
+    for (let i = 0; i < 5; i += 1) expect((await coalescer.reserve(reservation(1), FAR)).kind).toBe('reserved');
+    expect(findEvent).toHaveBeenCalledTimes(1);
+    await until(() => coalescer.stats().queuedEvents === 0);
+  });
+
+  it('remembers the last known state of a bounded number of idle events, the least recent forgotten first', async () => {
+    const ids = Array.from({ length: REMEMBERED_EVENTS + 1 }, (_, n) => `event-${n}`);
+    const repository = createInMemoryEventRepository(
+      ids.map((eventId) => ({ eventId, name: eventId, totalSeats: 5, maxSeatsPerReservation: 5 })),
+    );
+    const coalescer = createCoalescer({ repository, clock: { now: () => new Date() } });
+    for (const id of ids) expect((await coalescer.reserve(reservation(1, id), FAR)).kind).toBe('reserved');
+    await until(() => coalescer.stats().queuedEvents === 0); // every queue forgotten, its state remembered or not
+    const findEvent = vi.spyOn(repository, 'findEvent');
+    await coalescer.reserve(reservation(1, ids.at(-1)), FAR); // the most recent: remembered
+    expect(findEvent).toHaveBeenCalledTimes(0);
+    await coalescer.reserve(reservation(1, ids[0]), FAR); // the least recent: forgotten, read again
+    expect(findEvent).toHaveBeenCalledTimes(1);
   });
 
   it('when a commit fails, its requests fail and the next batch goes on', async () => {

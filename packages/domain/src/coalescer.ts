@@ -75,6 +75,9 @@ const isSeatChange = (waiting: Waiting): waiting is SeatChange =>
 const idOf = (waiting: Waiting): string | undefined =>
   waiting.kind === 'sweep' ? undefined : waiting.reservation.reservationId;
 
+/** How many idle events' last known states a coalescer keeps (a few hundred bytes each). */
+export const REMEMBERED_EVENTS = 1024;
+
 /**
  * An event's queue lives while it has requests waiting or a commit in flight, and is forgotten once drained: a
  * queue per event id ever asked for would let any partner grow the process's memory with unknown ids.
@@ -135,6 +138,12 @@ export function createCoalescer(deps: {
 }): Coalescer {
   const { repository, clock, timers, observer } = deps;
   const queues = new Map<string, EventQueue>();
+  /**
+   * The last known state of events whose queues were forgotten, most recent last, at most REMEMBERED_EVENTS: a
+   * client that sends one request after another finds its event here and commits without a read first, as it
+   * did while queues lived forever. Only events that exist get here, so unknown ids cannot grow it.
+   */
+  const remembered = new Map<string, Event>();
   /** Wakes a request still queued at its deadline (behind a commit that hangs), to answer it `contended`. */
   const deadlineTimers = new Map<Waiting, () => void>();
   let commits = 0;
@@ -145,7 +154,8 @@ export function createCoalescer(deps: {
   function enqueue(eventId: string, waiting: Waiting): void {
     let queue = queues.get(eventId);
     if (!queue) {
-      queue = { waiting: [], committing: false, lastKnown: undefined };
+      queue = { waiting: [], committing: false, lastKnown: remembered.get(eventId) };
+      remembered.delete(eventId);
       queues.set(eventId, queue);
     }
     queue.waiting.push(waiting);
@@ -212,6 +222,10 @@ export function createCoalescer(deps: {
     // Drained and idle: nothing waits in it, and no deadline timer refers to it (each is cleared when its request
     // is taken into a batch). The next request for this event starts a new queue.
     queues.delete(eventId);
+    if (queue.lastKnown) {
+      remembered.set(eventId, queue.lastKnown);
+      if (remembered.size > REMEMBERED_EVENTS) remembered.delete(remembered.keys().next().value!);
+    }
   }
 
   async function decide(eventId: string, queue: EventQueue, batch: Waiting[]): Promise<void> {
