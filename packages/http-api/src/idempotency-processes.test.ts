@@ -2,17 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { findInvariantBreaches } from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  apiProcessEnv,
+  call,
+  createEvent as createEventAs,
+  createPartner as createPartnerAs,
+  stopAll,
+} from './testing/api-client.js';
 import { listening, startMain, type Server } from './testing/main-process.js';
 
 const ADMIN_TOKEN = 'idempotency-processes-admin-token-0123456789';
 
-/** What every API process here starts with: the test database, loopback, the admin token, no rate limit. */
-const processEnv = (database: TestDatabase) => ({
-  DATABASE_URL: database.url,
-  HOST: '127.0.0.1',
-  TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
-  TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
-});
+const processEnv = (database: TestDatabase) => apiProcessEnv(database.url, ADMIN_TOKEN);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -32,47 +33,14 @@ interface Summary {
   readonly version: number;
 }
 
-function call(
-  url: string,
-  path: string,
-  token: string,
-  init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...init.headers };
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  return fetch(`${url}${path}`, { ...init, headers });
-}
-
-async function createPartner(url: string, partnerId: string): Promise<string> {
-  const response = await call(url, '/v1/partners', ADMIN_TOKEN, {
-    method: 'POST',
-    body: JSON.stringify({ partnerId, name: partnerId }),
-  });
-  expect(response.status).toBe(201);
-  const { apiKey } = (await response.json()) as { apiKey: { token: string } };
-  return apiKey.token;
-}
-
-async function createEvent(url: string, eventId: string, totalSeats: number): Promise<void> {
-  const response = await call(url, '/v1/events', ADMIN_TOKEN, {
-    method: 'POST',
-    body: JSON.stringify({ eventId, name: eventId, totalSeats, maxSeatsPerReservation: 10 }),
-  });
-  expect(response.status).toBe(201);
-}
+const createPartner = (url: string, partnerId: string) => createPartnerAs(url, ADMIN_TOKEN, partnerId);
+const createEvent = (url: string, eventId: string, totalSeats: number) =>
+  createEventAs(url, ADMIN_TOKEN, eventId, totalSeats);
 
 async function summaryOf(url: string, eventId: string, token: string): Promise<Summary> {
   const response = await call(url, `/v1/events/${eventId}`, token);
   expect(response.status).toBe(200);
   return (await response.json()) as Summary;
-}
-
-/** Every process a test started; afterAll stops those still running. */
-async function stopAll(servers: readonly Server[]): Promise<void> {
-  for (const server of servers) {
-    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
-  }
-  await Promise.all(servers.map((s) => s.exited));
 }
 
 /** What the clients saw for one Idempotency-Key (one logical reservation). */
