@@ -118,6 +118,11 @@ export interface ApiProcess {
 
 /** Every API process this test file started, so that clean-up stops them all, and a dying test runner too. */
 const started: Server[] = [];
+/**
+ * Set by clean-up: a scenario that timed out goes on running beside it, and must not leave a process it starts
+ * afterwards behind.
+ */
+let closed = false;
 process.once('exit', () => {
   for (const server of started) if (server.child.exitCode === null) server.child.kill('SIGKILL');
 });
@@ -127,6 +132,7 @@ process.once('exit', () => {
  * limit; `env` adds to or overrides that.
  */
 export async function startApi(postgres: OwnedPostgres, env: Record<string, string> = {}): Promise<ApiProcess> {
+  if (closed) throw new Error('the scenario was cleaned up: no new API process');
   const server = startMain({ ...apiProcessEnv(postgres.url, ADMIN_TOKEN), ...env }, {});
   started.push(server);
   let gone = false;
@@ -137,6 +143,7 @@ export async function startApi(postgres: OwnedPostgres, env: Record<string, stri
 
 /** Stops every API process of this file: SIGTERM, then SIGKILL. */
 export async function stopApis(): Promise<void> {
+  closed = true;
   await stopAll(started.splice(0));
 }
 
@@ -145,6 +152,24 @@ export function residentBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!match) throw new Error(`no VmRSS for process ${pid}`);
   return Number(match[1]) * 1024;
+}
+
+export interface HeapReading {
+  /** nodejs_heap_size_used_bytes. */
+  readonly heapUsed: number;
+  /** How many full (mark-compact) garbage collections the process has done: nodejs_gc_duration_seconds, major. */
+  readonly majorGcs: number;
+}
+
+/** The V8 heap of an API process, from its /metrics (prom-client's default metrics). */
+export async function readHeap(api: ApiProcess): Promise<HeapReading> {
+  const response = await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await response.text();
+  const heapUsed = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  if (!heapUsed) throw new Error(`no nodejs_heap_size_used_bytes in /metrics (${response.status})`);
+  // The line appears with the first full collection.
+  const majorGcs = /^nodejs_gc_duration_seconds_count\{kind="major"\} (\S+)$/m.exec(text);
+  return { heapUsed: Number(heapUsed[1]), majorGcs: majorGcs ? Number(majorGcs[1]) : 0 };
 }
 
 export interface Partner {
