@@ -137,7 +137,8 @@ export async function startApi(postgres: OwnedPostgres, env: Record<string, stri
   started.push(server);
   let gone = false;
   void server.exited.then(() => (gone = true));
-  const url = await listening(server);
+  // A start takes about 3 s on an idle 2-core machine, and many times that beside the load of a scenario.
+  const url = await listening(server, 120_000);
   return { server, url, pid: server.child.pid!, exited: () => gone };
 }
 

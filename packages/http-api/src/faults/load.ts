@@ -40,7 +40,7 @@ export interface LoadOptions {
   readonly partners: readonly Partner[];
   /** ...on events[i % length]. */
   readonly events: readonly string[];
-  /** The API processes serving now; a client that meets a network error moves on to the next. */
+  /** The API processes serving now; each client sends its attempts to them in turn. */
   readonly urls: () => readonly string[];
   /**
    * `mixed`: reserve, hold, confirm holds, cancel, replay some keys. `churn`: reserve then cancel, again and
@@ -128,12 +128,13 @@ export function startLoad(options: LoadOptions): Load {
     const eventId = options.events[index % options.events.length]!;
     /** Its reservations still held or confirmed, to confirm or cancel later. */
     const mine: Tracked[] = [];
-    let failovers = 0;
+    let turn = index;
 
+    /** Each attempt goes to the next process in turn: the load is spread, and a retry goes elsewhere. */
     const pickUrl = () => {
       const urls = options.urls();
       if (urls.length === 0) throw new Error('no API process is serving');
-      return urls[(index + failovers) % urls.length]!;
+      return urls[turn++ % urls.length]!;
     };
 
     /** Sends one operation until an answer decides it, or gives up after giveUpMs. */
@@ -171,7 +172,6 @@ export function startLoad(options: LoadOptions): Load {
           });
           statuses?.push(0);
           uncertain = true;
-          failovers += 1;
           await sleep(50);
           continue;
         }

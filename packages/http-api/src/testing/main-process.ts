@@ -30,8 +30,9 @@ export function startMain(env: Record<string, string>, base: Record<string, stri
   return { child, output: () => output, exited };
 }
 
-export async function listening(server: Server): Promise<string> {
-  const deadline = Date.now() + 30_000;
+/** Waits for the server's address; `timeoutMs` is long enough for a loaded machine's start-up. */
+export async function listening(server: Server, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output());
     if (match) return match[1]!;
