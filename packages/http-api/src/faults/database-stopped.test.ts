@@ -123,8 +123,16 @@ describe('fault 2: PostgreSQL stopped for 5 s under load', () => {
     expect(servedAfterMs).toBeLessThanOrEqual(SERVED_AGAIN_WITHIN_MS);
 
     // One warn line for the outage, not one per request.
-    const warnings = api.server.output().match(/database unavailable: answering 503/g) ?? [];
-    expect(warnings.length).toBe(1);
+    const outageLines = api.server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{') && /"level":[4-6]0|database answers again/.test(line))
+      .map((line) => {
+        const { level, msg, err, reqId } = JSON.parse(line) as Record<string, unknown>;
+        return JSON.stringify({ level, msg, reqId, err: (err as { message?: string } | undefined)?.message });
+      });
+    const warnings = outageLines.filter((line) => line.includes('database unavailable: answering 503'));
+    expect(warnings.length, outageLines.join('\n')).toBe(1);
 
     const ledger = await checkLedger(postgres.db, load);
     expect(ledger.problems).toEqual([]);
