@@ -1,7 +1,14 @@
 import { StoreUnavailable } from '@ticketboss/domain';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { createDatabase, isUnavailable, type AvailabilityChange, type DatabaseHandle } from './database.js';
+import {
+  createDatabase,
+  isUnavailable,
+  OUTAGE_QUIET_MS,
+  trackAvailability,
+  type AvailabilityChange,
+  type DatabaseHandle,
+} from './database.js';
 import { createTestDatabase, waitUntil, type TestDatabase } from './testing/index.js';
 
 let database: TestDatabase;
@@ -47,7 +54,12 @@ describe('a pooled connection cut by the server', () => {
     const { rows } = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
     expect(rows).toEqual([{ one: 1 }]);
     expect(uncaught).toEqual([]);
-    // One report when it went, one when it answered again.
+    // One report when it went, one once queries have succeeded for a quiet second.
+    expect(changes.map((c) => c.available)).toEqual([false]);
+    await waitUntil(async () => {
+      await sql`SELECT 1`.execute(db);
+      return changes.length === 2;
+    }, 'the end of the outage to be reported');
     expect(changes.map((c) => c.available)).toEqual([false, true]);
   });
 
@@ -92,6 +104,31 @@ describe('a database that is not there', () => {
     } finally {
       await db.destroy();
     }
+  });
+
+  it('is over after a quiet second: successes between failures (a server shutting down) do not end it', () => {
+    let now = 0;
+    const changes: AvailabilityChange[] = [];
+    const tracker = trackAvailability(
+      (change) => changes.push(change),
+      () => now,
+    );
+    const cut = new Error('terminating connection due to administrator command');
+    tracker.down(cut);
+    now = 2;
+    tracker.up(); // a connection not cut yet
+    now = 3;
+    tracker.down(new Error('connect ECONNREFUSED'));
+    now = 3 + OUTAGE_QUIET_MS - 1;
+    tracker.up();
+    expect(changes).toEqual([{ available: false, error: cut }]);
+    now = 3 + OUTAGE_QUIET_MS;
+    tracker.up();
+    tracker.up();
+    expect(changes).toEqual([
+      { available: false, error: cut },
+      { available: true, unavailableForMs: 3 },
+    ]);
   });
 
   it('tells connection failures from statement failures', () => {

@@ -97,7 +97,9 @@ export interface DatabaseOptions {
   readonly onIdleClientError?: (error: Error) => void;
   /**
    * Told when the database stops answering (the first failure to connect or to get an answer, with its error)
-   * and when it answers again: once per outage, never per query, so a caller can log an outage as one line.
+   * and when it answers again (a query succeeds OUTAGE_QUIET_MS or more after the last failure; the report
+   * gives the time from the first failure to the last): once per outage, never per query, so a caller can log
+   * an outage as one line.
    */
   readonly onAvailabilityChange?: (change: AvailabilityChange) => void;
 }
@@ -130,7 +132,7 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   });
   const availability = trackAvailability(options.onAvailabilityChange);
   // Without a listener, an idle client's error (server restart, network cut) would crash the process. A lost
-  // idle connection is reported as the start of an outage too; the next query that succeeds ends it.
+  // idle connection is reported as the start of an outage too.
   pool.on('error', (error) => {
     if (isUnavailable(error)) availability.down(error);
     options.onIdleClientError?.(error);
@@ -179,23 +181,35 @@ export function isUnavailable(error: unknown): boolean {
   return DRIVER_MESSAGES.test(error.message);
 }
 
-interface AvailabilityTracker {
+export interface AvailabilityTracker {
   down(error: Error): void;
   up(): void;
 }
 
-/** One report when an outage starts, one when it ends. */
-function trackAvailability(onChange: DatabaseOptions['onAvailabilityChange']): AvailabilityTracker {
+/**
+ * How long queries must succeed with no failure before an outage counts as over. A server shutting down ends
+ * its connections one by one, so a query on one not yet cut can still succeed between failures; without this,
+ * one stop of the server would be reported as several outages.
+ */
+export const OUTAGE_QUIET_MS = 1000;
+
+/** One report when an outage starts, one when it ends: a success at least OUTAGE_QUIET_MS after the last failure. */
+export function trackAvailability(
+  onChange: DatabaseOptions['onAvailabilityChange'],
+  now: () => number = Date.now,
+): AvailabilityTracker {
   let downSince: number | undefined;
+  let lastFailure = 0;
   return {
     down(error) {
+      lastFailure = now();
       if (downSince !== undefined) return;
-      downSince = Date.now();
+      downSince = lastFailure;
       onChange?.({ available: false, error });
     },
     up() {
-      if (downSince === undefined) return;
-      const unavailableForMs = Date.now() - downSince;
+      if (downSince === undefined || now() - lastFailure < OUTAGE_QUIET_MS) return;
+      const unavailableForMs = lastFailure - downSince;
       downSince = undefined;
       onChange?.({ available: true, unavailableForMs });
     },

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { createDatabase, ensureEvent, findInvariantBreaches, readMigrations } from '@ticketboss/adapters-postgres';
-import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
+import { createTestDatabase, waitUntil, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { DEFAULT_EVENT } from '@ticketboss/domain';
+import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,8 +111,55 @@ describe('when the database goes away and comes back', () => {
     await proxy.restore();
     expect((await reserve()).statusCode).toBe(201);
     expect((await app.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200);
+    // The end of the outage is logged once queries have succeeded for a quiet second.
+    await waitUntil(async () => {
+      expect((await reserve()).statusCode).toBe(201);
+      return logLines.some((line) => line.msg === 'database answers again');
+    }, 'the end of the outage to be logged');
     expect(logLines.filter((line) => line.msg === 'database answers again')).toHaveLength(1);
     expect(logLines.filter((line) => line.level === 40)).toHaveLength(1);
+    expect(await findInvariantBreaches(database.db)).toEqual([]);
+  });
+});
+
+describe('when the database goes away under a reservation with an Idempotency-Key', () => {
+  it('answers 503, and the key left claimed is logged at info, not at warn once per request', async () => {
+    await proxy.restore();
+    await waitUntil(async () => (await reserve()).statusCode === 201, 'the database to answer through the proxy');
+    const before = logLines.length;
+    // The commit waits on the event row, locked over a direct connection, while the proxy is cut under it.
+    const blocker = await database.db.startTransaction().execute();
+    try {
+      await sql`SELECT 1 FROM events WHERE event_id = ${DEFAULT_EVENT.eventId} FOR UPDATE`.execute(blocker);
+      const answer = app.inject({
+        method: 'POST',
+        url: '/reservations',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': 'cut-1' },
+        payload: { seats: 1 },
+      });
+      await waitUntil(
+        async () =>
+          (
+            await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(database.db)
+          ).rows[0]!.n > 0,
+        'the commit to wait on the row lock',
+      );
+      await proxy.cut();
+      const response = await answer;
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+    } finally {
+      await blocker.rollback().execute();
+      await proxy.restore();
+    }
+    const lines = logLines.slice(before);
+    expect(lines.filter((line) => line.level === 30 && /Idempotency-Key not given back/.test(line.msg))).toHaveLength(
+      1,
+    );
+    expect(lines.filter((line) => line.level >= 40).map((line) => line.msg)).toEqual([
+      'database unavailable: answering 503 until it answers again',
+    ]);
     expect(await findInvariantBreaches(database.db)).toEqual([]);
   });
 });
