@@ -3,6 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import {
   isValidIdempotencyKey,
   MAX_IDEMPOTENCY_KEY_LENGTH,
+  StoreUnavailable,
   type Attempt,
   type Idempotency,
   type IdempotencyClaim,
@@ -98,10 +99,14 @@ function fingerprintOf(request: FastifyRequest): string {
     .digest('base64url');
 }
 
-/** Logs a key left claimed by a failed complete or release: its retries are 409 until its lease ends. */
+/**
+ * Logs a key left claimed by a failed complete or release: its retries are 409 until its lease ends. At warn,
+ * except while the database is unreachable: that outage is logged once where it starts, and a line per request
+ * meanwhile would bury it.
+ */
 function logKeepFailure(request: FastifyRequest): (failure: KeepFailure) => void {
   return ({ action, scope, error }) =>
-    request.log.warn(
+    request.log[error instanceof StoreUnavailable ? 'info' : 'warn'](
       { err: error, partnerId: scope.partnerId, route: scope.route, idempotencyKey: scope.key },
       action === 'complete'
         ? 'Idempotency-Key answer not recorded; retries with this key get 409 until its lease ends'
