@@ -8,6 +8,8 @@ export default defineConfig({
     // The fault suite has a command of its own: pnpm test:faults (vitest.faults.config.ts).
     exclude: ['**/node_modules/**', 'packages/http-api/src/faults/**'],
     globalSetup: ['packages/adapters-postgres/src/testing/global-setup.ts'],
+    // The default report, then one line naming what did not run and why (TEST_REQUIRE_ALL=1 fails on a skip).
+    reporters: ['default', './vitest.skipped-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -66,6 +66,7 @@ describe('startEmbeddedPostgres', () => {
 
   it.skipIf(process.getuid?.() !== 0)(
     'as root, keeps the cluster where the postgres user can reach it when the data folder is closed to it',
+    { meta: { skipped: { needs: 'root', reason: 'not run as root, which this fallback is for' } } },
     async () => {
       const closed = await folder();
       await chmod(closed, 0o700);

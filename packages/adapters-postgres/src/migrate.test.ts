@@ -224,7 +224,9 @@ const hasPsql = await promisify(execFile)('psql', ['--version']).then(
   () => false,
 );
 
-describe.skipIf(!hasPsql)('migrations/apply-with-psql.sh (the DBA path)', () => {
+const skipped = { needs: 'psql', reason: 'no psql on PATH; install the PostgreSQL client' };
+
+describe.skipIf(!hasPsql)('migrations/apply-with-psql.sh (the DBA path)', { meta: { skipped } }, () => {
   const script = join(DEFAULT_MIGRATIONS_DIR, 'apply-with-psql.sh');
 
   it('applies the same files and records them so that nothing is pending for the runner', async () => {

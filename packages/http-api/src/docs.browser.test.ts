@@ -30,7 +30,12 @@ if (!installed && !required) {
   );
 }
 
-describe.skipIf(!installed && !required)('/docs in headless Chromium', () => {
+const skipped = {
+  needs: 'browser',
+  reason: `no Chromium at ${CHROMIUM}; install it with .ci/install-chromium, set TEST_REQUIRE_BROWSER=1 to require it`,
+};
+
+describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: { skipped } }, () => {
   let t: AppWithDatabase;
   let origin: string;
   let browser: Browser | undefined;

@@ -21,12 +21,13 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 // CI sets TEST_REDIS_URL, so there a missing Redis fails these tests instead of skipping them.
 const skip = process.env.TEST_REDIS_URL === undefined && !(await redisAnswers(REDIS_URL));
-if (skip) console.warn(`[platform-processes.test] skipped: no Redis at ${REDIS_URL}, and TEST_REDIS_URL is unset`);
+const skipped = { needs: 'Redis', reason: `no Redis at ${REDIS_URL}; set TEST_REDIS_URL to require it` };
+if (skip) console.warn(`[platform-processes.test] skipped: ${skipped.reason}`);
 
 const ADMIN_TOKEN = 'processes-admin-token-0123456789';
 
 /** Two API processes with the defaults partners meet (API keys, rate limits), sharing limits through Redis. */
-describe.skipIf(skip)('two API processes with REDIS_URL', () => {
+describe.skipIf(skip)('two API processes with REDIS_URL', { meta: { skipped } }, () => {
   let database: TestDatabase;
   let servers: Server[];
   let urls: string[];

@@ -25,8 +25,8 @@ async function connectAdmin(url: string): Promise<Redis | undefined> {
 }
 
 const admin = await connectAdmin(REDIS_URL);
-const skipReason = admin || REDIS_REQUIRED ? '' : ` (skipped: no Redis at ${REDIS_URL}, and TEST_REDIS_URL is unset)`;
-if (skipReason) console.warn(`[rate-limit-redis.test]${skipReason}`);
+const skipped = { needs: 'Redis', reason: `no Redis at ${REDIS_URL}; set TEST_REDIS_URL to require it` };
+if (!admin && !REDIS_REQUIRED) console.warn(`[rate-limit-redis.test] skipped: ${skipped.reason}`);
 
 // Long intervals (100 s a request), so that no bucket refills while a test runs on a slow machine.
 const policy = { perSecond: 0.01, burst: 4 };
@@ -146,7 +146,7 @@ describe('createRedisRateLimiter without Redis', () => {
   });
 });
 
-describe.skipIf(!admin && !REDIS_REQUIRED)(`createRedisRateLimiter against Redis${skipReason}`, () => {
+describe.skipIf(!admin && !REDIS_REQUIRED)('createRedisRateLimiter against Redis', { meta: { skipped } }, () => {
   it('reaches the Redis of TEST_REDIS_URL', () => {
     expect(admin, `no Redis answers at ${REDIS_URL}`).toBeDefined();
   });
