@@ -19,8 +19,8 @@ export interface InvariantBreach {
 }
 
 /**
- * The invariant of DESIGN.md section 2, for every event at one instant (one statement, one snapshot, the
- * database's clock): available + seats of live holds + seats of confirmed reservations = total, where a hold
+ * The invariant of docs/design.md ("The invariant"), for every event at one instant (one statement, one snapshot,
+ * the database's clock): available + seats of live holds + seats of confirmed reservations = total, where a hold
  * past its expiry counts as expired from that instant, marked or not; and the row's count matches the rows it
  * counts. (The row itself keeps an unmarked expired hold's seats taken until a change marks it, so the check is
  * the same as available_seats + sum(seats of confirmed and held rows) = total_seats.)

@@ -64,7 +64,7 @@ export function isValidMaxSeatsPerReservation(max: number): boolean {
   return Number.isInteger(max) && max >= 1 && max <= MAX_SEATS_PER_RESERVATION_LIMIT;
 }
 
-/** The event the seed's unversioned routes operate on; created at start if missing, never reset. */
+/** The event the classic routes operate on (they name none); created at start if missing, never reset. */
 export const DEFAULT_EVENT: EventDefinition = {
   eventId: 'node-meetup-2025',
   name: 'Node.js Meet-up',

@@ -48,7 +48,7 @@ export function isValidSeatCount(seats: number, maxSeatsPerReservation: number):
 }
 
 /**
- * The seed's rule for a partner id sent in a body: non-blank, at most 64 characters (code points), without NUL
+ * The classic routes' rule for a partner id sent in a body: non-blank, at most 64 characters (code points), without NUL
  * (text cannot hold it). Registered partners' ids are stricter (see partner.ts) and always pass this.
  */
 export function isValidPartnerId(partnerId: string): boolean {

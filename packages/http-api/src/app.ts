@@ -21,9 +21,9 @@ export interface AppDeps {
   readonly partners: PartnerService;
   /** Idempotency-Key records of the routes that take one. */
   readonly idempotency: Idempotency;
-  /** The event behind the seed's unversioned routes. */
+  /** The event behind the classic routes, which name none. */
   readonly defaultEventId: string;
-  /** Whether the seed's POST and DELETE need a partner's API key. */
+  /** Whether the classic POST and DELETE need a partner's API key. */
   readonly seedAuth: SeedAuth;
   /** SHA-256 of the admin token; without it the admin routes answer 401 to everyone. */
   readonly adminTokenHash: Buffer | undefined;

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, SETTINGS } from './config.js';
 import { repositoryRoot } from './testing/main-process.js';
 
 describe('loadConfig', () => {
-  it('defaults to API keys on the seed routes, 50 requests/s with bursts of 100, no admin token, no Redis', () => {
+  it('defaults to API keys on the classic routes, 50 requests/s with bursts of 100, no admin token, no Redis', () => {
     expect(loadConfig({})).toMatchObject({
       auth: 'api-key',
       adminToken: undefined,

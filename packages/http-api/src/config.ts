@@ -4,7 +4,7 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** One environment variable: its name, its default as README.md shows it, and how it is read and checked. */
+/** One environment variable: its name, its default as docs/operations.md shows it, how it is read and checked. */
 export interface Setting<T> {
   readonly variable: string;
   readonly defaultText: string;
@@ -94,7 +94,7 @@ const databaseUrl = url('DATABASE_URL', ['postgres', 'postgresql']);
 
 /**
  * Every setting TicketBoss reads, in one place: the name of its variable, its default and its rule. loadConfig
- * reads exactly these, and a test checks that README.md lists each with the same default.
+ * reads exactly these, and a test checks that docs/operations.md lists each with the same default.
  */
 export const SETTINGS = {
   databaseUrl,
@@ -125,8 +125,8 @@ export const SETTINGS = {
 /**
  * The validated configuration. `databaseUrl` unset: an embedded PostgreSQL under `dataDir`. `migrate` off: a DBA
  * applies migrations and start-up refuses to serve while any is pending. `maxWaitMs`: how long a change may wait
- * on a busy event before 503 CONTENDED. `auth` none: the seed's open POST and DELETE. `adminToken` unset: admin
- * routes answer 401 (embedded mode makes one). `rateLimitPerSecond` 0: no rate limit. `redisUrl` set: limits
+ * on a busy event before 503 CONTENDED. `auth` none: the classic routes' open POST and DELETE. `adminToken` unset:
+ * admin routes answer 401 (embedded mode makes one). `rateLimitPerSecond` 0: no rate limit. `redisUrl` set: limits
  * shared through Redis.
  */
 export type Config = { readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['read']> };

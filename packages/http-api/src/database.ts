@@ -84,7 +84,7 @@ async function applyOrCheck(db: DatabaseHandle, config: Config, logger: Logger):
   const pending = await findPendingMigrations(db, migrations.files);
   if (pending.length > 0) {
     throw new Error(
-      `TICKETBOSS_MIGRATE=off and ${pending.length} migration(s) are pending: ${pending.map((f) => f.name).join(', ')}; apply them (see README) and start again`,
+      `TICKETBOSS_MIGRATE=off and ${pending.length} migration(s) are pending: ${pending.map((f) => f.name).join(', ')}; apply them (see docs/operations.md, "Migrations") and start again`,
     );
   }
 }

@@ -41,7 +41,7 @@ describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: {
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    // The app as `pnpm start` serves it: API keys on the seed's routes too.
+    // The app as `pnpm start` serves it: API keys on the classic routes too.
     t = await createAppWithDatabase({ seedAuth: 'api-key' });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     origin = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;

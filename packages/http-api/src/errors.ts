@@ -128,7 +128,7 @@ export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   return reply.code(error.status).send({ error: error.message, code: error.code } satisfies ErrorBody);
 }
 
-/** Messages of the seed's routes for fields whose rule is more than "required"; the seed's wording. */
+/** Messages of the classic routes for fields whose rule is more than "required", worded as they always were. */
 const seedFieldMessages: Readonly<Record<string, string>> = {
   seats: `seats must be between ${MIN_SEATS_PER_RESERVATION} and ${DEFAULT_MAX_SEATS_PER_RESERVATION}`,
   partnerId: `partnerId must be a non-empty string of at most ${MAX_PARTNER_ID_LENGTH} characters`,
@@ -136,7 +136,7 @@ const seedFieldMessages: Readonly<Record<string, string>> = {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Per-field messages for this route's validation errors; a route without them uses the seed's. */
+    /** Per-field messages for this route's validation errors; a route without them uses the classic routes'. */
     fieldMessages?: Readonly<Record<string, string>>;
   }
 }

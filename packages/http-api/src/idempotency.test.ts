@@ -213,7 +213,7 @@ describe('Idempotency-Key', () => {
     });
   });
 
-  it("works on the seed's POST /reservations", async () => {
+  it('works on the classic POST /reservations', async () => {
     const first = await post('/reservations', acme, { seats: 1 }, 'seed-1');
     expect(first.statusCode).toBe(201);
     expect(Object.keys(first.json()).sort()).toEqual(['reservationId', 'seats', 'status']);

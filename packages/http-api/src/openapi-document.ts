@@ -32,7 +32,7 @@ export function buildAppWithoutServices(overrides: Partial<AppDeps> = {}): Fasti
 }
 
 /**
- * The OpenAPI document of the app as `pnpm start` serves it (API keys on the seed's routes, /metrics on), as
+ * The OpenAPI document of the app as `pnpm start` serves it (API keys on the classic routes, /metrics on), as
  * pretty-printed JSON with a trailing newline. It holds nothing that changes between runs: the same code gives the
  * same bytes.
  */

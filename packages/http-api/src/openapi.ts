@@ -39,7 +39,10 @@ const tags = [
   { name: 'Reservations', description: "A partner's reservations, made and seen with its API key" },
   { name: 'Events', description: 'The admin creates and changes events; the admin and partners read them' },
   { name: 'Partners', description: 'The admin manages partners and their API keys' },
-  { name: 'Seed', description: "The seed's routes, on the default event `node-meetup-2025`" },
+  {
+    name: 'Classic routes',
+    description: 'The four routes of the original TicketBoss, on the event `node-meetup-2025`',
+  },
   { name: 'Operations', description: 'Liveness, readiness and metrics' },
 ];
 

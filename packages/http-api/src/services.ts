@@ -77,8 +77,8 @@ export function createServices(
     idempotency: createIdempotency({
       store: createPostgresIdempotencyStore(db),
       clock,
-      // A request is answered within about 1.5 x maxWaitMs (README, "Bounded waiting"): past that and a margin
-      // its holder is taken to be gone. One that was only slow changes nothing: its change applies only while
+      // A request is answered within about 1.5 x maxWaitMs (docs/design.md, "Bounded waiting"): past that and a
+      // margin its holder is taken to be gone. One that was only slow changes nothing: its change applies only while
       // its claim holds.
       leaseMs: idempotencyLeaseMs(options.maxWaitMs),
       retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,

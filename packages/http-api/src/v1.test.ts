@@ -496,7 +496,7 @@ describe('partner reservations', () => {
   });
 });
 
-describe('the seed routes with TICKETBOSS_AUTH=api-key', () => {
+describe('the classic routes with TICKETBOSS_AUTH=api-key', () => {
   it("POST needs a partner key; the partner is the key's; a different partnerId in the body answers 403", async () => {
     const partnerId = uniqueId('seed');
     const token = await t.createPartner(partnerId);
@@ -539,7 +539,7 @@ describe('the seed routes with TICKETBOSS_AUTH=api-key', () => {
     expect((await call('GET', '/health')).statusCode).toBe(200);
   });
 
-  it('cancels through the seed route only reservations of the default event', async () => {
+  it('cancels through the classic route only reservations of the default event', async () => {
     const token = await t.createPartner(uniqueId('evt'));
     const id = await reserved(token, await newEvent(), 1);
     expectError(await call('DELETE', `/reservations/${id}`, bearer(token)), 404, 'RESERVATION_NOT_FOUND');

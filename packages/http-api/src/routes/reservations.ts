@@ -26,19 +26,19 @@ import {
   reserveConflictResponse,
 } from './schemas.js';
 
-/** `api-key`: POST and DELETE need a partner's key (the default). `none`: the seed's open behaviour. */
+/** `api-key`: POST and DELETE need a partner's key (the default). `none`: the classic routes' open behaviour. */
 export type SeedAuth = 'api-key' | 'none';
 
 export interface SeedReservationRoutesOptions {
   readonly reservations: ReservationService;
-  /** The event the seed's unversioned routes act on. */
+  /** The event the classic routes act on (they name none). */
   readonly eventId: string;
   readonly auth: SeedAuth;
   readonly idempotency: Idempotency;
 }
 
-// The seed's summary, as the seed has it: the /v1 one without the limit per reservation (the seed's is always
-// 10) and without heldSeats (holds are made through /v1 only; availableSeats leaves live holds out all the same).
+// The classic summary, as the original TicketBoss had it: the /v1 one without the limit per reservation (always
+// 10 here) and without heldSeats (holds are made through /v1 only; availableSeats leaves live holds out all the same).
 const EventSummary = Type.Omit(EventSummaryBody, ['maxSeatsPerReservation', 'heldSeats'], {
   examples: [
     {
@@ -83,12 +83,15 @@ const Reserved = Type.Object(
 
 const ReservationParams = Type.Object({ reservationId: Type.String({ description: 'The id the reservation got' }) });
 
-const tags = ['Seed'];
+const tags = ['Classic routes'];
 
 const reservedBody = (reservation: { reservationId: string; seats: number }) =>
   jsonResponse(201, { reservationId: reservation.reservationId, seats: reservation.seats, status: 'confirmed' });
 
-/** The seed's routes, as the seed documents them, on one default event. */
+/**
+ * The classic routes: the four routes of the original TicketBoss (Express and MongoDB), with its paths, status
+ * codes, bodies and messages, on one default event.
+ */
 export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRoutesOptions> = async (
   app,
   { reservations, eventId, auth, idempotency },

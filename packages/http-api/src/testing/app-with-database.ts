@@ -35,7 +35,7 @@ export interface AppWithDatabaseOptions {
   /** Run a second instance (its own pool and queues, like another process) on this database. */
   readonly database?: TestDatabase;
   readonly lockTimeoutMs?: number;
-  /** Default `none`: the seed's open behaviour, which most seed tests are about. */
+  /** Default `none`: the classic routes' open behaviour, which most of their tests are about. */
   readonly seedAuth?: SeedAuth;
   /** Default TEST_ADMIN_TOKEN; null for none. */
   readonly adminToken?: string | null;

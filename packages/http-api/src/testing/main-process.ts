@@ -11,7 +11,7 @@ export interface Server {
 }
 
 /**
- * The seed's open routes and no rate limit: what the process tests about start-up, shutdown and load need. Tests
+ * The classic routes open and no rate limit: what the process tests about start-up, shutdown and load need. Tests
  * of the defaults (API keys, 50 requests/s) pass `{}` as `base`.
  */
 export const SEED_TRIAL_ENV = { TICKETBOSS_AUTH: 'none', TICKETBOSS_RATE_LIMIT_PER_SECOND: '0' };
