@@ -68,7 +68,7 @@ function pool(url: string, connections: number): Pool {
   return existing;
 }
 
-/** The seed's POST /reservations with a partner's key, as partners call it by default. */
+/** The classic POST /reservations with a partner's key, as partners call it by default. */
 async function reserve(url: string, seats: number, token: string, idempotencyKey?: string) {
   const startedAt = performance.now();
   const { statusCode, body } = await pool(url, 256).request({

@@ -73,7 +73,7 @@ async function adminQuery<T extends pg.QueryResultRow>(adminUrl: string, text: s
 
 const created: string[] = [];
 
-/** A new database with the schema and the seed event, as `pnpm start` would leave it; dropped at the end. */
+/** A new database with the schema and the default event, as `pnpm start` would leave it; dropped at the end. */
 async function freshDatabase(adminUrl: string): Promise<string> {
   const name = `ticketboss_bench_${randomBytes(4).toString('hex')}`;
   created.push(name);
@@ -142,7 +142,7 @@ async function startApi(databaseUrl: string, processes: number, logDir: string):
         PORT: String(port),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
-        // The defaults partners meet (API keys on the seed's routes, a rate limit per key) with a limit high
+        // The defaults partners meet (API keys on the classic routes, a rate limit per key) with a limit high
         // enough never to refuse: its cost is measured, not its refusals.
         TICKETBOSS_AUTH: 'api-key',
         TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
