@@ -34,8 +34,8 @@ async function ledger() {
 }
 
 /**
- * A no-transaction migration as the README advises writing one: re-runnable (an index a failed run left invalid
- * is dropped first), with a semicolon in a comment and in a string that must not split a statement.
+ * A no-transaction migration as docs/operations.md advises writing one: re-runnable (an index a failed run left
+ * invalid is dropped first), with a semicolon in a comment and in a string that must not split a statement.
  */
 const CONCURRENT_INDEX = `-- ticketboss:no-transaction
 -- Two indexes; a semicolon in a comment; does not end a statement.

@@ -103,8 +103,8 @@ export async function findPendingMigrations(
 /**
  * The first line that makes a file run outside a transaction, statement by statement (for `CREATE INDEX
  * CONCURRENTLY`, which a transaction refuses). Its ledger row is written after its last statement, so a file
- * that fails halfway is run again from the top: such files must be re-runnable (see README, "Migrations").
- * migrations/apply-with-psql.sh honours the same line.
+ * that fails halfway is run again from the top: such files must be re-runnable (see docs/operations.md,
+ * "Migrations"). migrations/apply-with-psql.sh honours the same line.
  */
 export const NO_TRANSACTION_MARKER = '-- ticketboss:no-transaction';
 
