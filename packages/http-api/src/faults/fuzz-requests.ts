@@ -129,7 +129,7 @@ const notJson = fc.oneof(
   fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
 );
 
-/** The fields of a route's body example (its first), as raw JSON; a route without a body borrows the seed's. */
+/** The fields of a route's body example (its first), as raw JSON; a route without a body borrows the classic POST's. */
 function exampleFields(operation: Operation): Fields {
   const media = operation.spec.requestBody?.content?.['application/json'];
   const example = media?.example ?? Object.values(media?.examples ?? {})[0]?.value ?? { seats: 3 };

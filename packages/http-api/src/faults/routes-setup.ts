@@ -145,7 +145,7 @@ export function adminOf(url: string, adminToken: string) {
   };
 }
 
-/** A partner reserving: on the default event through the seed's route, or on an event through /v1. */
+/** A partner reserving: on the default event through the classic route, or on an event through /v1. */
 export async function reserve(
   url: string,
   token: string,
