@@ -57,17 +57,21 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
   app.addHook('onRequest', async (request, reply) => {
     const { access = 'open', unlimited = false } = request.routeOptions.config;
     if (access !== 'open') request.principal = await authenticate(request, deps);
+    const refusal = access === 'open' ? undefined : refusalOf(request.principal, access, deps);
     if (deps.rateLimit && !unlimited) {
-      const refused = await limit(request, reply, deps.rateLimit);
-      if (refused) return refused;
+      if (!(await withinRateLimit(request, reply, deps.rateLimit))) return sendError(reply, apiErrors.rateLimited);
     }
-    if (access === 'open') return;
-    const principal = request.principal;
-    // With no admin token configured, nobody can be the admin: admin routes answer 401 to every caller.
-    if (!principal || (access === 'admin' && !deps.adminTokenHash)) return sendError(reply, apiErrors.unauthorized);
-    if (access === 'admin' && principal.kind !== 'admin') return sendError(reply, apiErrors.adminOnly);
-    if (access === 'partner' && principal.kind !== 'partner') return sendError(reply, apiErrors.partnerOnly);
+    if (refusal) return sendError(reply, refusal);
   });
+}
+
+/** Why a route that needs a token refuses the request, or undefined when it may go on. */
+function refusalOf(principal: Principal | undefined, access: Exclude<Access, 'open'>, deps: AccessDeps) {
+  // With no admin token configured, nobody can be the admin: admin routes answer 401 to every caller.
+  if (!principal || (access === 'admin' && !deps.adminTokenHash)) return apiErrors.unauthorized;
+  if (access === 'admin' && principal.kind !== 'admin') return apiErrors.adminOnly;
+  if (access === 'partner' && principal.kind !== 'partner') return apiErrors.partnerOnly;
+  return undefined;
 }
 
 async function authenticate(request: FastifyRequest, deps: AccessDeps): Promise<Principal | undefined> {
@@ -78,10 +82,15 @@ async function authenticate(request: FastifyRequest, deps: AccessDeps): Promise<
   return partner && { kind: 'partner', ...partner };
 }
 
-async function limit(request: FastifyRequest, reply: FastifyReply, { limiter, policy }: RateLimit) {
+/**
+ * Counts the request and sets the RateLimit headers; false when it is over the limit. (It returns a boolean, not
+ * the reply of a refusal: a reply is thenable, so an async function returning one resolves only when the answer
+ * has gone, to undefined, and the caller would go on to answer a second time.)
+ */
+async function withinRateLimit(request: FastifyRequest, reply: FastifyReply, { limiter, policy }: RateLimit) {
   const principal = request.principal;
   const key = principal?.kind === 'partner' ? `key:${principal.keyId}` : principal ? 'admin' : `ip:${request.ip}`;
   const decision = await limiter.consume(key);
   setRateLimitHeaders(reply, principal ? 'per-key' : 'per-address', policy, decision);
-  return decision.allowed ? undefined : sendError(reply, apiErrors.rateLimited);
+  return decision.allowed;
 }

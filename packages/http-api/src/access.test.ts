@@ -1,0 +1,94 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryRateLimiter } from './rate-limit.js';
+import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+
+/** Access control under a rate limit whose clock never moves: a bucket, once empty, stays empty. */
+const policy = { perSecond: 1, burst: 5 };
+const logLines: string[] = [];
+let t: AppWithDatabase;
+
+beforeAll(async () => {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString());
+      done();
+    },
+  });
+  t = await createAppWithDatabase({
+    seedAuth: 'api-key',
+    rateLimit: { policy, limiter: createMemoryRateLimiter(policy, () => 0) },
+    logger: pino({ level: 'info' }, sink),
+  });
+});
+afterAll(() => t.close());
+
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+
+/** The value of one sample line of the exposition, 0 when it is not there. */
+function sample(text: string, line: string): number {
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? 0 : Number(found.slice(line.length + 1));
+}
+
+const count = (text: string, status: number) =>
+  sample(text, `ticketboss_http_requests_total{method="GET",route="/v1/events",status="${status}"}`);
+
+const scrape = async () => {
+  const response = await t.app.inject({ method: 'GET', url: '/metrics', headers: admin });
+  expect(response.statusCode).toBe(200);
+  return response.body;
+};
+
+/** Polls `probe` until it gives a value, for at most 10 s. */
+async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface LogLine {
+  reqId?: string;
+  msg?: string;
+  res?: { statusCode: number };
+  err?: { code?: string };
+}
+
+describe('requests refused by the rate limit', () => {
+  it('are answered, logged and counted in /metrics as 429, once each', async () => {
+    // Over a real connection, as the flood came: the double send showed there, not only in inject().
+    const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const before = await scrape();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const response = await fetch(`${address}/v1/events`, {
+        headers: { authorization: `Bearer garbage-${i}`, 'x-request-id': `garbage-${i}` },
+      });
+      statuses.push(response.status);
+      const body = (await response.json()) as { code: string };
+      expect(body.code).toBe(response.status === 429 ? 'RATE_LIMITED' : 'UNAUTHORIZED');
+    }
+    expect(statuses).toEqual([...Array<number>(5).fill(401), ...Array<number>(7).fill(429)]);
+
+    // Counted and logged when the answer has gone (onResponse), which may be a moment after the client read it.
+    const garbageLines = () =>
+      logLines.map((line) => JSON.parse(line) as LogLine).filter((l) => l.reqId?.startsWith('garbage-'));
+    const completed = () => garbageLines().filter((l) => l.msg === 'request completed');
+    const grown = (after: string) => (status: number) => count(after, status) - count(before, status);
+    const after = await until(async () => {
+      const text = await scrape();
+      const grew = grown(text);
+      return grew(401) + grew(429) >= 12 && completed().length >= 12 ? text : undefined;
+    });
+    expect([grown(after)(401), grown(after)(429)]).toEqual([5, 7]);
+    expect(completed().map((l) => l.res?.statusCode)).toEqual(statuses);
+    const lines = garbageLines();
+    expect(lines.filter((l) => l.err?.code === 'FST_ERR_REP_ALREADY_SENT')).toEqual([]);
+    expect(lines.length).toBe(completed().length);
+  });
+});
