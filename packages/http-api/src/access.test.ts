@@ -92,3 +92,37 @@ describe('requests refused by the rate limit', () => {
     expect(lines.length).toBe(completed().length);
   });
 });
+
+describe('/metrics under the rate limit', () => {
+  it('counts wrong tokens against the client address, and never refuses the admin token', async () => {
+    const from = '10.0.0.2';
+    const get = (authorization?: string) =>
+      t.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        remoteAddress: from,
+        headers: authorization === undefined ? {} : { authorization },
+      });
+    const guesses = [];
+    for (let i = 0; i < 8; i += 1) guesses.push((await get(`Bearer guess-${i}`)).statusCode);
+    expect(guesses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    const noToken = await get();
+    expect(noToken.statusCode).toBe(429);
+    expect(noToken.headers['retry-after']).toBeDefined();
+    // A partner's key is not the admin's: a refusal too, counted against that key.
+    const partner = await t.createPartner('metrics-guesser');
+    const asPartner = [];
+    for (let i = 0; i < 7; i += 1) asPartner.push((await get(`Bearer ${partner}`)).statusCode);
+    expect(asPartner).toEqual([403, 403, 403, 403, 403, 429, 429]);
+
+    // The same address, with the admin token: scraped as often as Prometheus likes, never counted.
+    for (let i = 0; i < 20; i += 1) {
+      const scraped = await get(admin.authorization);
+      expect(scraped.statusCode).toBe(200);
+      expect(scraped.headers.ratelimit).toBeUndefined();
+    }
+    // /health stays open to the exhausted address.
+    const health = await t.app.inject({ method: 'GET', url: '/health', remoteAddress: from });
+    expect(health.statusCode).toBe(200);
+  });
+});

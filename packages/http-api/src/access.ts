@@ -15,7 +15,10 @@ export type Principal = { readonly kind: 'admin' } | ({ readonly kind: 'partner'
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
-    /** Not counted by the rate limit (liveness probes). */
+    /**
+     * Not counted by the rate limit when let in (probes, the admin's scrape); a request the route refuses (401,
+     * 403) is counted as anywhere else.
+     */
     unlimited?: boolean;
   }
   interface FastifyRequest {
@@ -50,7 +53,8 @@ export function partnerOf(request: FastifyRequest): PartnerPrincipal {
  * counted against its API key (or against its client address when it has no valid key, or on open routes), so
  * a flood of bad tokens is limited per address; then a route that needs a token answers 401 without one, 403
  * with the wrong kind. A well-formed token is looked up before it is counted (one query, shared by the requests
- * that arrive together); malformed ones never reach the database.
+ * that arrive together); malformed ones never reach the database. Routes marked `unlimited` count only the
+ * requests they refuse.
  */
 export function installAccessControl(app: FastifyInstance, deps: AccessDeps): void {
   app.decorateRequest('principal', undefined);
@@ -58,7 +62,9 @@ export function installAccessControl(app: FastifyInstance, deps: AccessDeps): vo
     const { access = 'open', unlimited = false } = request.routeOptions.config;
     if (access !== 'open') request.principal = await authenticate(request, deps);
     const refusal = access === 'open' ? undefined : refusalOf(request.principal, access, deps);
-    if (deps.rateLimit && !unlimited) {
+    // An unlimited route (a probe, the admin's scrape) does not count the callers it lets in; its refusals count
+    // all the same, so that guessing the admin token on /metrics is throttled like anywhere else.
+    if (deps.rateLimit && (!unlimited || refusal)) {
       if (!(await withinRateLimit(request, reply, deps.rateLimit))) return sendError(reply, apiErrors.rateLimited);
     }
     if (refusal) return sendError(reply, refusal);

@@ -5,7 +5,7 @@ import type { MigrationFile } from '@ticketboss/adapters-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '@ticketboss/domain/testing';
 import { createMetrics } from './metrics.js';
-import { createReadinessCheck } from './readiness.js';
+import { createReadinessCheck, READINESS_REUSE_MS } from './readiness.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
 let t: AppWithDatabase;
@@ -135,6 +135,31 @@ describe('/ready', () => {
       ready: false,
       checks: { database: 'ok', migrations: `unknown to this build: ${files.at(-1)!.name}` },
     });
+  });
+
+  it('answers a flood of probes from one check a second, never one check per probe', async () => {
+    let queries = 0;
+    const counted = t.database.db.withPlugin({
+      transformQuery: ({ node }) => {
+        queries += 1;
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    });
+    let now = 0;
+    const check = createReadinessCheck(counted, (await readMigrations()).files, 2000, { now: () => now });
+    expect((await check()).ready).toBe(true);
+    const perCheck = queries;
+    expect(perCheck).toBeGreaterThan(0);
+    // One after another, as a flood of separate requests arrives (those that overlap share a check anyway).
+    for (let i = 0; i < 50; i += 1) {
+      now += 10;
+      expect(await check()).toEqual({ ready: true, checks: { database: 'ok', migrations: 'ok' } });
+    }
+    expect(queries).toBe(perCheck);
+    now += READINESS_REUSE_MS;
+    await check();
+    expect(queries).toBe(2 * perCheck);
   });
 
   it('is not ready while the database does not answer, within its time limit; probes meanwhile share one check', async () => {

@@ -118,8 +118,12 @@ function standardErrorResponses(
     responses[413] = rejected('The body is larger than 64 KiB', apiErrors.payloadTooLarge);
     responses[415] = rejected('`Content-Type` is not `application/json`', apiErrors.unsupportedMediaType);
   }
-  if (!unlimited) {
-    responses[429] = withHeaders(rejected('Over the rate limit: nothing was done', apiErrors.rateLimited), {
+  // An unlimited route that needs a token counts the requests it refuses: past the limit, those answer 429.
+  if (!unlimited || access !== 'open') {
+    const over = unlimited
+      ? 'Too many refused tokens (401, 403) from this address or key: nothing was done; the right token is never counted'
+      : 'Over the rate limit: nothing was done';
+    responses[429] = withHeaders(rejected(over, apiErrors.rateLimited), {
       'Retry-After': header('Seconds until the next request fits', Type.Integer({ minimum: 1 })),
       'RateLimit-Policy': header(
         'The bucket: `"per-key";q=<burst>;w=<seconds an empty bucket takes to refill>` (`"per-address"` without a key)',

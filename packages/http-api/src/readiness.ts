@@ -20,21 +20,45 @@ export interface ReadinessReport {
 
 export type ReadinessCheck = () => Promise<ReadinessReport>;
 
+/** How long a readiness report answers further probes: the most a flood of /ready costs is a check this often. */
+export const READINESS_REUSE_MS = 1000;
+
+export interface ReadinessReuse {
+  /** Default READINESS_REUSE_MS; 0 checks on every probe that does not find one running. */
+  readonly reuseMs?: number;
+  /** Milliseconds, monotonic; tests move it by hand. */
+  readonly now?: () => number;
+}
+
 /**
  * Ready when the database answers within `timeoutMs`, every migration this build knows is applied (with the
- * checksum it has) and none it does not know is: the same conditions start-up insists on, checked again on every
- * probe, since a database can go away, or be migrated ahead of or behind this process, while it runs. Give it a connection of its own (a
- * pool of one, see main.ts): on the requests' pool, a pool busy with traffic would look like a dead database.
- * Probes that arrive while a check runs share it, so slow answers never pile up checks.
+ * checksum it has) and none it does not know is: the same conditions start-up insists on, checked again on probes,
+ * since a database can go away, or be migrated ahead of or behind this process, while it runs. Give it a
+ * connection of its own (a pool of one, see main.ts): on the requests' pool, a pool busy with traffic would look
+ * like a dead database. Probes that arrive while a check runs share it, and a report answers the probes of the
+ * next `reuseMs` after its check began: /ready is open to anyone, and a flood of it must not become a flood of
+ * database checks (nor be refused: a load balancer probing from behind the same address as the flood would take
+ * the process out).
  */
 export function createReadinessCheck(
   db: DatabaseHandle,
   files: readonly MigrationFile[],
   timeoutMs = 2000,
+  { reuseMs = READINESS_REUSE_MS, now = () => performance.now() }: ReadinessReuse = {},
 ): ReadinessCheck {
   let running: Promise<ReadinessReport> | undefined;
+  let last: { readonly report: ReadinessReport; readonly began: number } | undefined;
   return () => {
-    running ??= check(db, files, timeoutMs).finally(() => (running = undefined));
+    if (last && now() - last.began < reuseMs) return Promise.resolve(last.report);
+    if (!running) {
+      const began = now();
+      running = check(db, files, timeoutMs)
+        .then((report) => {
+          last = { report, began };
+          return report;
+        })
+        .finally(() => (running = undefined));
+    }
     return running;
   };
 }
