@@ -3,6 +3,7 @@ import { createPostgresIdempotencyStore } from '@ticketboss/adapters-postgres';
 import { createManualClock } from '@ticketboss/domain/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from './idempotency.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
 /** Idempotency-Key on the routes that take one. The clock moves only when told (leases, retention). */
@@ -279,6 +280,45 @@ describe('Idempotency-Key', () => {
     expect(await t.services.idempotency.purge()).toBeGreaterThanOrEqual(2);
     const left = await t.database.db.selectFrom('idempotency_keys').select('idem_key').execute();
     expect(left.map((row) => row.idem_key)).not.toContain('older');
+  });
+
+  it('answers a body nested thousands deep under a key as it does without one, never 500', async () => {
+    const eventId = await newEvent();
+    const raw = (url: string, payload: string, key?: string) =>
+      t.app.inject({
+        method: 'POST',
+        url,
+        headers: {
+          authorization: `Bearer ${acme}`,
+          'content-type': 'application/json',
+          ...(key === undefined ? {} : { 'idempotency-key': key }),
+        },
+        payload,
+      });
+    for (const depth of [4_000, 20_000]) {
+      // An unknown field: the seed's route ignores it (as the seed did), /v1 refuses it.
+      const body = `{"seats":1,"extra":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+      expect(body.length).toBeLessThan(64 * 1024);
+      const plain = await raw('/reservations', body);
+      const keyed = await raw('/reservations', body, `deep-seed-${depth}`);
+      const retried = await raw('/reservations', body, `deep-seed-${depth}`);
+      expect([plain.statusCode, keyed.statusCode, retried.statusCode]).toEqual([201, 201, 201]);
+      expect(retried.headers['idempotent-replayed']).toBe('true');
+      expect(retried.body).toBe(keyed.body);
+      const v1 = `/v1/events/${eventId}/reservations`;
+      const refused = { error: 'extra cannot be set here', code: 'VALIDATION_ERROR' };
+      expect([(await raw(v1, body)).json(), (await raw(v1, body, `deep-v1-${depth}`)).json()]).toEqual([
+        refused,
+        refused,
+      ]);
+    }
+    expect(await reservationsOf(eventId)).toEqual([]);
+  });
+
+  it('fingerprints a body by the same canonical text as before, so that keys stored then still match', () => {
+    const body = { seats: 2, b: [1, { d: null, c: 'é"' }], '': true, B: [[], {}] };
+    expect(canonicalJson(body)).toBe('{"":true,"B":[[],{}],"b":[1,{"c":"é\\"","d":null}],"seats":2}');
+    expect(canonicalJson(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`))).toHaveLength(200_000);
   });
 
   it('answers a malformed body under a key with 400, never 500, and claims no key for it', async () => {

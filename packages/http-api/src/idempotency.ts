@@ -81,14 +81,43 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined | 
   return isValidIdempotencyKey(key) && printable ? key : apiErrors.invalidIdempotencyKey;
 }
 
-/** JSON with object keys sorted, so that the same body sent with its fields in another order is the same. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/**
+ * JSON with object keys sorted, so that the same body sent with its fields in another order is the same. With a
+ * stack of its own rather than recursion: a body nested thousands deep fits in 64 KiB, and must be answered as
+ * it is without a key, not overflow the call stack. The text is the one the recursive form wrote (keys by code
+ * unit, no spaces), so keys stored before still match.
+ */
+export function canonicalJson(root: unknown): string {
+  const out: string[] = [];
+  // What is left to write, the next on top: a value, or text as it is.
+  const todo: ({ readonly value: unknown } | string)[] = [{ value: root }];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    if (typeof next === 'string') {
+      out.push(next);
+      continue;
+    }
+    const { value } = next;
+    if (Array.isArray(value)) {
+      out.push('[');
+      todo.push(']');
+      for (let i = value.length - 1; i >= 0; i -= 1) {
+        todo.push({ value: value[i] });
+        if (i > 0) todo.push(',');
+      }
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      out.push('{');
+      todo.push('}');
+      for (let i = entries.length - 1; i >= 0; i -= 1) {
+        const [key, member] = entries[i]!;
+        todo.push({ value: member }, `${JSON.stringify(key)}:`);
+        if (i > 0) todo.push(',');
+      }
+    } else {
+      out.push(JSON.stringify(value) ?? 'null');
+    }
   }
-  return JSON.stringify(value) ?? 'null';
+  return out.join('');
 }
 
 /** What makes two requests under one key "the same request": method, path and body. */
