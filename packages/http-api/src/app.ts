@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventService, Idempotency, PartnerService, ReservationService } from '@ticketboss/domain';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installAccessControl, type RateLimit } from './access.js';
-import { ErrorBody, handleClientError, handleError, handleNotFound } from './errors.js';
+import { apiErrors, ErrorBody, handleClientError, handleError, handleNotFound, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import type { ReadinessCheck } from './readiness.js';
@@ -45,9 +45,18 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Builds the HTTP API without listening, so tests can `inject()` and main.ts can `listen()`. */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const { metrics } = deps;
+  const logController = new OneLinePerRequest();
+  const observe = (request: FastifyRequest, reply: FastifyReply) =>
+    metrics?.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    logController: new OneLinePerRequest(),
+    logController,
     bodyLimit: BODY_LIMIT_BYTES,
     // Any id that fits in a request line reaches its route (and is answered "not found" there), not the 404 of
     // unknown routes; Node caps the request line at 16 KiB anyway.
@@ -57,9 +66,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    // URL decoding failures and the like go through the same handler as every other error.
-    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
+    // URL decoding failures and the like go through the same handler as every other error. No hook runs for
+    // them, and they are neither logged nor counted on their own: all three are done here.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      reply.raw.once('finish', () => {
+        logController.requestCompleted(null, request, reply);
+        observe(request, reply);
+      });
+      void handleError(error, request, reply);
+    },
     clientErrorHandler: handleClientError,
+    // Node would answer an HTTP/1.1 request without Host itself, with an empty 400; it is refused below instead,
+    // in the error shape and with a request id like every other answer.
+    http: { requireHostHeader: false },
     // During shutdown, requests already on open connections are still served (and then close the connection);
     // new connections are refused by the closed listener.
     return503OnClosing: false,
@@ -78,6 +98,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addSchema(ErrorBody);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // HTTP/1.1 requires Host (RFC 9112 section 3.2); HTTP/1.0 does not.
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      return sendError(reply, apiErrors.missingHost);
+    }
   });
   // While closing, answers in flight end their keep-alive connection, so close() need not wait for it to idle out.
   let closing = false;
@@ -96,16 +120,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerOpenApi(app);
 
-  const { metrics } = deps;
   if (metrics) {
-    app.addHook('onResponse', async (request, reply) => {
-      metrics.observeRequest(
-        request.method,
-        request.routeOptions.url ?? 'unmatched',
-        reply.statusCode,
-        reply.elapsedTime / 1000,
-      );
-    });
+    app.addHook('onResponse', async (request, reply) => observe(request, reply));
     void app.register(metricsRoutes, { metrics });
   }
   void app.register(healthRoutes, { readiness: deps.readiness ?? alwaysReady });

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import pino from 'pino';
@@ -150,5 +151,108 @@ describe('admin and key reads behind a lock', () => {
       await busy.close();
       await database.drop();
     }
+  });
+});
+
+/** An HTTP answer read off a raw socket: status, headers (lower-case names) and the body parsed as JSON. */
+interface RawAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: unknown;
+}
+
+/** Writes `request` as is on a new connection and reads the answer until the server closes it. */
+async function rawRequest(address: string, request: string): Promise<RawAnswer> {
+  const { port } = new URL(address);
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+  );
+  const body = text.slice(split + 4);
+  return { status: Number(statusLine.split(' ')[1]), headers, body: body === '' ? undefined : JSON.parse(body) };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+interface LoggedLine {
+  reqId?: string;
+  msg?: string;
+  res?: { statusCode?: number };
+}
+
+/** The log lines of one request id, once there is at least one (waited for, as lines may trail the answer). */
+async function loggedFor(reqId: string): Promise<LoggedLine[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const lines = logLines.map((line) => JSON.parse(line) as LoggedLine).filter((line) => line.reqId === reqId);
+    if (lines.length > 0 || Date.now() > deadline) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('answers given before a route is found', () => {
+  let address: string;
+  beforeAll(async () => {
+    address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+
+  it('a URL that cannot be decoded: 400 in the error shape, with an X-Request-Id, logged', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/v1/reservations/%ZZ' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: 'The request URL is not valid', code: 'BAD_REQUEST' });
+    const id = response.headers['x-request-id'];
+    expect(id).toMatch(UUID);
+    expect(await loggedFor(String(id))).toContainEqual(expect.objectContaining({ res: { statusCode: 400 } }));
+    const given = await t.app.inject({ method: 'GET', url: '/%zz', headers: { 'x-request-id': 'bad-url-1' } });
+    expect(given.headers['x-request-id']).toBe('bad-url-1');
+    const counted = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
+    expect(counted.body).toMatch(/^ticketboss_http_requests_total\{method="GET",route="unmatched",status="400"\} 2$/m);
+  });
+
+  it('oversized headers and unparseable HTTP, answered on the socket: the error shape, an X-Request-Id, a log line', async () => {
+    const huge = await rawRequest(address, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const garbage = await rawRequest(address, 'THIS IS NOT HTTP\r\n\r\n');
+    expect(huge).toMatchObject({
+      status: 431,
+      body: { error: 'Request headers are too large', code: 'HEADERS_TOO_LARGE' },
+    });
+    expect(garbage).toMatchObject({ status: 400, body: { error: 'Malformed HTTP request', code: 'BAD_REQUEST' } });
+    for (const [answer, status] of [
+      [huge, 431],
+      [garbage, 400],
+    ] as const) {
+      expect(answer.headers['x-request-id']).toMatch(UUID);
+      expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(await loggedFor(answer.headers['x-request-id']!)).toEqual([
+        expect.objectContaining({ res: { statusCode: status }, msg: 'request refused' }),
+      ]);
+    }
+  });
+
+  it('an HTTP/1.1 request without Host: 400 naming the header, in the error shape, with an X-Request-Id', async () => {
+    const answer = await rawRequest(address, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(answer).toMatchObject({
+      status: 400,
+      body: { error: 'HTTP/1.1 requests must send a Host header', code: 'BAD_REQUEST' },
+    });
+    expect(answer.headers['x-request-id']).toMatch(UUID);
+    expect(await loggedFor(answer.headers['x-request-id']!)).toContainEqual(
+      expect.objectContaining({ res: expect.objectContaining({ statusCode: 400 }) }),
+    );
+    // HTTP/1.0 has no Host requirement.
+    const old = await rawRequest(address, 'GET /health HTTP/1.0\r\n\r\n');
+    expect(old).toMatchObject({ status: 200, body: { status: 'ok' } });
   });
 });

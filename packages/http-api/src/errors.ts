@@ -7,9 +7,10 @@ import {
   StoreUnavailable,
   TransientFailure,
 } from '@ticketboss/domain';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const ErrorBody = Type.Object(
   {
@@ -101,6 +102,7 @@ export const apiErrors = {
     code: 'IDEMPOTENCY_KEY_REUSED',
     message: 'This Idempotency-Key was used with a different request; use a new key for a new request',
   },
+  missingHost: { status: 400, code: 'BAD_REQUEST', message: 'HTTP/1.1 requests must send a Host header' },
   invalidIdempotencyKey: {
     status: 400,
     code: 'VALIDATION_ERROR',
@@ -214,9 +216,10 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): Fa
 
 /**
  * Errors before a request exists (unparseable HTTP, oversized headers, timeouts), answered in our error shape on
- * the raw socket, then the connection is closed, as Node itself does.
+ * the raw socket, with a request id of their own and a log line like any request's, then the connection is
+ * closed, as Node itself does. Fastify calls it with the instance as `this`.
  */
-export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+export function handleClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, code, message] =
     error.code === 'HPE_HEADER_OVERFLOW'
@@ -224,11 +227,16 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive']
         : [400, 'BAD_REQUEST', 'Malformed HTTP request'];
+  const reqId = randomUUID();
+  this.log.info(
+    { reqId, req: { remoteAddress: socket.remoteAddress }, res: { statusCode: status }, err: { code: error.code } },
+    'request refused',
+  );
   const body = JSON.stringify({ error: message, code } satisfies ErrorBody);
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${reqId}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();
