@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventService, Idempotency, PartnerService, ReservationService } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -8,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import type { ReadinessCheck } from './readiness.js';
 import { OneLinePerRequest } from './request-log.js';
+import { apiSecurityHeaders, apiSecurityHeaderValues } from './security-headers.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { seedReservationRoutes, type SeedAuth } from './routes/reservations.js';
@@ -67,9 +69,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     // URL decoding failures and the like go through the same handler as every other error. No hook runs for
-    // them, and they are neither logged nor counted on their own: all three are done here.
+    // them, and they are neither logged nor counted on their own: request id, security headers, log line and
+    // count are done here.
     frameworkErrors: (error, request, reply) => {
-      reply.header('x-request-id', request.id);
+      reply.header('x-request-id', request.id).headers(apiSecurityHeaderValues);
       reply.raw.once('finish', () => {
         logController.requestCompleted(null, request, reply);
         observe(request, reply);
@@ -93,6 +96,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // First, so that its headers are on every answer a hook gives too (refusals by access control, 429s).
+  void app.register(helmet, apiSecurityHeaders);
   // JSON only: without this, Fastify would parse text/plain bodies into strings.
   app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);

@@ -67,9 +67,19 @@ describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: {
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    // What the Content-Security-Policy refused, as Chromium reports it on the console.
+    const refused: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) refused.push(message.text());
+    });
 
     const response = await page.goto(`${origin}/docs`);
     expect(response?.status()).toBe(200);
+    // The page works under its own policy: this origin only, no framing.
+    const csp = response?.headers()['content-security-policy'];
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('upgrade-insecure-requests');
     await expect.poll(() => page.locator('.swagger-ui .info .title').textContent()).toContain('TicketBoss API');
 
     const reserve = page.locator('#operations-Reservations-reserveSeats');
@@ -89,6 +99,7 @@ describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: {
     expect(existsSync(SCREENSHOT)).toBe(true);
 
     expect(pageErrors).toEqual([]);
+    expect(refused).toEqual([]);
     expect(requested.length).toBeGreaterThan(3);
     for (const url of requested) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
   }, 60_000);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TSchema } from '@sinclair/typebox';
@@ -6,6 +7,7 @@ import type { FastifyContextConfig, FastifyInstance, FastifySchema } from 'fasti
 import type { Access } from './access.js';
 import { apiErrors, type ApiError, type ErrorBody } from './errors.js';
 import { errorResponse } from './routes/schemas.js';
+import { docsSecurityHeaders } from './security-headers.js';
 
 const DOCS_PREFIX = '/docs';
 const OPENAPI_PATH = '/openapi.json';
@@ -218,6 +220,8 @@ export function registerOpenApi(app: FastifyInstance): void {
     docs.addHook('onRoute', (route) => {
       route.config = { ...route.config, unlimited: true };
     });
+    // The page's own policy, set after (and so over) the API's strict one, for the routes of this plugin only.
+    await docs.register(helmet, docsSecurityHeaders);
     await docs.register(swaggerUi, {
       routePrefix: DOCS_PREFIX,
       uiConfig: { deepLinking: true, docExpansion: 'list', tryItOutEnabled: false },

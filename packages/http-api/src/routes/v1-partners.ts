@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { MAX_PARTNER_NAME_LENGTH, PARTNER_ID_PATTERN, type PartnerService } from '@ticketboss/domain';
 import { apiErrors, invalidField, sendError } from '../errors.js';
 import { ApiKeyBody, apiKeyBody, apiKeyExample, described, errorResponse, missingField } from './schemas.js';
@@ -31,6 +31,18 @@ const KeyParams = Type.Object({
 
 const tags = ['Partners'];
 
+/**
+ * An answer that carries a new token: no cache, the browser's included, may keep it (the token is shown once, and
+ * only its hash is kept here).
+ */
+function carriesToken<T extends TSchema>(schema: T): T {
+  const headers = {
+    'Cache-Control': { type: 'string', enum: ['no-store'], description: 'Always `no-store`: the answer holds a token' },
+  };
+  return { ...schema, headers };
+}
+const NO_STORE = 'no-store';
+
 /** Admin: partners and their API keys. */
 export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService }> = async (app, { partners }) => {
   const config = { access: 'admin' as const, fieldMessages: messages };
@@ -46,7 +58,7 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
         description: 'The token is shown once, in this answer; only its hash is kept.',
         body: CreatePartner,
         response: {
-          201: described(Created, 'Created, with its first API key'),
+          201: carriesToken(described(Created, 'Created, with its first API key')),
           400: errorResponse(
             'The body is not valid: the message names the field',
             missingField('name'),
@@ -60,11 +72,14 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
       const outcome = await partners.createPartner(request.body);
       switch (outcome.kind) {
         case 'created':
-          return reply.code(201).send({
-            partnerId: outcome.partner.partnerId,
-            name: outcome.partner.name,
-            apiKey: apiKeyBody(outcome.key, outcome.token),
-          });
+          return reply
+            .code(201)
+            .header('cache-control', NO_STORE)
+            .send({
+              partnerId: outcome.partner.partnerId,
+              name: outcome.partner.name,
+              apiKey: apiKeyBody(outcome.key, outcome.token),
+            });
         case 'already_exists':
           return sendError(reply, apiErrors.partnerAlreadyExists);
         case 'invalid':
@@ -84,7 +99,7 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
         description: 'For rotation: the old keys keep working until they are revoked. The token is shown once.',
         params: PartnerParams,
         response: {
-          201: described(ApiKeyBody, 'The new key'),
+          201: carriesToken(described(ApiKeyBody, 'The new key')),
           404: errorResponse('No partner has this id', apiErrors.partnerNotFound),
         },
       },
@@ -92,7 +107,7 @@ export const partnerRoutes: FastifyPluginAsyncTypebox<{ partners: PartnerService
     async (request, reply) => {
       const outcome = await partners.issueKey(request.params.partnerId);
       if (outcome.kind === 'partner_not_found') return sendError(reply, apiErrors.partnerNotFound);
-      return reply.code(201).send(apiKeyBody(outcome.key, outcome.token));
+      return reply.code(201).header('cache-control', NO_STORE).send(apiKeyBody(outcome.key, outcome.token));
     },
   );
 
