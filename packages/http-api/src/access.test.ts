@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '@ticketboss/adapters-postgres/testing';
 import { createMemoryRateLimiter } from './rate-limit.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
@@ -41,17 +42,6 @@ const scrape = async () => {
   return response.body;
 };
 
-/** Polls `probe` until it gives a value, for at most 10 s. */
-async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 interface LogLine {
   reqId?: string;
   msg?: string;
@@ -80,11 +70,12 @@ describe('requests refused by the rate limit', () => {
       logLines.map((line) => JSON.parse(line) as LogLine).filter((l) => l.reqId?.startsWith('garbage-'));
     const completed = () => garbageLines().filter((l) => l.msg === 'request completed');
     const grown = (after: string) => (status: number) => count(after, status) - count(before, status);
-    const after = await until(async () => {
-      const text = await scrape();
-      const grew = grown(text);
-      return grew(401) + grew(429) >= 12 && completed().length >= 12 ? text : undefined;
-    });
+    let after = '';
+    await waitUntil(async () => {
+      after = await scrape();
+      const grew = grown(after);
+      return grew(401) + grew(429) >= 12 && completed().length >= 12;
+    }, 'the 12 answers counted and logged');
     expect([grown(after)(401), grown(after)(429)]).toEqual([5, 7]);
     expect(completed().map((l) => l.res?.statusCode)).toEqual(statuses);
     const lines = garbageLines();

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '@ticketboss/adapters-postgres/testing';
+import { createTestDatabase, waitUntil } from '@ticketboss/adapters-postgres/testing';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
 const logLines: string[] = [];
@@ -190,12 +190,9 @@ interface LoggedLine {
 
 /** The log lines of one request id, once there is at least one (waited for, as lines may trail the answer). */
 async function loggedFor(reqId: string): Promise<LoggedLine[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const lines = logLines.map((line) => JSON.parse(line) as LoggedLine).filter((line) => line.reqId === reqId);
-    if (lines.length > 0 || Date.now() > deadline) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const lines = () => logLines.map((line) => JSON.parse(line) as LoggedLine).filter((line) => line.reqId === reqId);
+  await waitUntil(() => lines().length > 0, `a log line of request ${reqId}`);
+  return lines();
 }
 
 describe('answers given before a route is found', () => {
