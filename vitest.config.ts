@@ -10,7 +10,9 @@ export default defineConfig({
     globalSetup: ['packages/adapters-postgres/src/testing/global-setup.ts'],
     // The default report, then one line naming what did not run and why (TEST_REQUIRE_ALL=1 fails on a skip).
     reporters: ['default', './vitest.skipped-reporter.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous: many tests start API processes or an embedded PostgreSQL, which a loaded 2-core machine can make
+    // take tens of seconds. The tests themselves wait for conditions, never for time.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
   },
 });

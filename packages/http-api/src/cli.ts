@@ -17,6 +17,7 @@ import {
   MAX_PARTNER_NAME_LENGTH,
   MAX_SEATS_PER_RESERVATION_LIMIT,
   MAX_TOTAL_SEATS,
+  StoreUnavailable,
   type EventField,
   type EventService,
   type EventSummary,
@@ -403,6 +404,8 @@ function execute(command: Command, services: Services, database: OpenDatabase): 
 function reasonOf(error: unknown): string {
   // Connecting to "localhost" tries each address; the refusal comes as an AggregateError with an empty message.
   if (error instanceof AggregateError && error.errors.length > 0) return reasonOf(error.errors[0]);
+  // The driver's own words, not the wrapper's: "connect ECONNREFUSED 127.0.0.1:5432".
+  if (error instanceof StoreUnavailable && error.cause) return reasonOf(error.cause);
   return error instanceof Error ? error.message || error.name : String(error);
 }
 
@@ -414,7 +417,9 @@ function reasonOf(error: unknown): string {
 async function connect(config: Config, logger: Logger): Promise<OpenDatabase> {
   const running = config.databaseUrl ? undefined : await connectToRunningEmbeddedPostgres(config.dataDir);
   const ours = !config.databaseUrl && !running;
-  const database = await openDatabase({ ...config, databaseUrl: config.databaseUrl ?? running }, logger);
+  const database = await openDatabase({ ...config, databaseUrl: config.databaseUrl ?? running }, logger, {
+    logOutages: false,
+  });
   try {
     await database.db
       .connection()

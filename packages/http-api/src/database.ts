@@ -16,8 +16,15 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
-/** DATABASE_URL when set; otherwise an embedded PostgreSQL with its data under TICKETBOSS_DATA_DIR. */
-export async function openDatabase(config: Config, logger: Logger): Promise<OpenDatabase> {
+/**
+ * DATABASE_URL when set; otherwise an embedded PostgreSQL with its data under TICKETBOSS_DATA_DIR. A server logs
+ * each outage of the database (`logOutages`, the default); a one-shot command reports its own failure instead.
+ */
+export async function openDatabase(
+  config: Config,
+  logger: Logger,
+  { logOutages = true }: { logOutages?: boolean } = {},
+): Promise<OpenDatabase> {
   const embedded = config.databaseUrl
     ? undefined
     : await startEmbeddedPostgres({
@@ -40,7 +47,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
     // many requests meet it (each answered 503 DATABASE_UNAVAILABLE). While closing, a connection may still be
     // ending when the embedded server stops and cuts it: not news.
     onAvailabilityChange: (change) => {
-      if (closing) return;
+      if (closing || !logOutages) return;
       if (change.available) {
         logger.info({ unavailableForMs: change.unavailableForMs }, 'database answers again');
       } else {

@@ -6,12 +6,8 @@ import { join } from 'node:path';
 import { createTestDatabase, waitUntil, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { listening, startMain, waitForOutput, type Server } from './testing/main-process.js';
-
-// Each test starts API processes, some with an embedded PostgreSQL: on a loaded 2-core machine a start alone can
-// take most of the default 30 s.
-vi.setConfig({ testTimeout: 120_000 });
 
 const running: Server[] = [];
 const cleanups: (() => Promise<void>)[] = [];

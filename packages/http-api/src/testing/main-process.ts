@@ -31,7 +31,7 @@ export function startMain(env: Record<string, string>, base: Record<string, stri
 }
 
 /** Waits for the server's address; `timeoutMs` is long enough for a loaded machine's start-up. */
-export async function listening(server: Server, timeoutMs = 30_000): Promise<string> {
+export async function listening(server: Server, timeoutMs = 120_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output());
@@ -45,7 +45,7 @@ export async function listening(server: Server, timeoutMs = 30_000): Promise<str
 
 /** Waits until the output matches, for lines printed after the server started listening. */
 export async function waitForOutput(server: Server, pattern: RegExp): Promise<RegExpExecArray> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const match = pattern.exec(server.output());
     if (match) return match;
