@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventDefinition } from './event.js';
 import type { Clock } from './ports.js';
-import { createReservationService, type ReserveSeatsOutcome } from './reservations.js';
+import { createReservationService, type ReserveSeatsOutcome } from './reservation-service.js';
 import { createInMemoryEventRepository } from './testing/index.js';
 
 const EVENT: EventDefinition = { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 };
