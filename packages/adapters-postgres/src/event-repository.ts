@@ -395,8 +395,8 @@ async function applyChanges(
                            ${receipts.map((r) => r.claim.scope.route)}::text[],
                            ${receipts.map((r) => r.claim.scope.key)}::text[],
                            ${receipts.map((r) => r.claim.token)}::uuid[],
-                           ${receipts.map((r) => r.response.statusCode)}::integer[],
-                           ${receipts.map((r) => r.response.body)}::text[])
+                           ${receipts.map((r) => r.answer.code)}::integer[],
+                           ${receipts.map((r) => r.answer.text)}::text[])
                AS x(reservation_id, partner_id, route, idem_key, claim_token, status_code, response_body)
     ), claims AS (
       SELECT receipt.reservation_id, k.partner_id, k.route, k.idem_key

@@ -37,10 +37,10 @@ function claimed(outcome: ClaimOutcome | undefined): IdempotencyClaim {
 describe('the PostgreSQL idempotency store', () => {
   it('claims each key as it stands: new, in flight, completed, lease run out, retained out', async () => {
     const [inFlight, done, abandoned, old] = await claimEach(['in-flight', 'done', 'abandoned', 'old'], 'f', T0);
-    expect(await store.complete(claimed(done), { statusCode: 201, body: '{"ok":true}' }, T0)).toBe(true);
+    expect(await store.complete(claimed(done), { code: 201, text: '{"ok":true}' }, T0)).toBe(true);
     claimed(inFlight);
     claimed(abandoned);
-    expect(await store.complete(claimed(old), { statusCode: 409, body: '{"old":true}' }, T0)).toBe(true);
+    expect(await store.complete(claimed(old), { code: 409, text: '{"old":true}' }, T0)).toBe(true);
 
     // The in-flight one was claimed 4 s before; the abandoned one's lease ran out; the old one is past retention.
     await database.db
@@ -60,10 +60,10 @@ describe('the PostgreSQL idempotency store', () => {
     expect(outcomes[2]).toEqual({
       kind: 'completed',
       fingerprint: 'f-done',
-      response: { statusCode: 201, body: '{"ok":true}' },
+      answer: { code: 201, text: '{"ok":true}' },
     });
     // Taken over: the old claim can neither complete nor release it.
-    expect(await store.complete(claimed(abandoned), { statusCode: 201, body: '{}' }, now)).toBe(false);
+    expect(await store.complete(claimed(abandoned), { code: 201, text: '{}' }, now)).toBe(false);
     await store.release(claimed(abandoned));
     const rows = await database.db
       .selectFrom('idempotency_keys')

@@ -21,6 +21,9 @@ function stillHeld({ scope, token }: IdempotencyClaim) {
  * inserts the row, or takes it over when its holder's lease ran out without an answer or when it is older than
  * the retention; anything else is read back to say how the key stands. A claim's answer is recorded either here
  * or by the commit of the change it reports (see event-repository.ts), always only while the claim is held.
+ *
+ * The recorded answer is opaque here as in the domain: its `code` goes to `status_code` and its `text` to
+ * `response_body` as they are (the columns are named for what http-api keeps in them: the HTTP status and body).
  */
 export function createPostgresIdempotencyStore(db: Kysely<Database>): IdempotencyStore {
   return {
@@ -66,7 +69,7 @@ export function createPostgresIdempotencyStore(db: Kysely<Database>): Idempotenc
             ? {
                 kind: 'completed',
                 fingerprint: existing.fingerprint,
-                response: { statusCode: existing.status_code, body: existing.response_body },
+                answer: { code: existing.status_code, text: existing.response_body },
               }
             : { kind: 'in_flight', fingerprint: existing.fingerprint, lockedUntil: new Date(existing.locked_until) };
         return outcome;
@@ -74,11 +77,11 @@ export function createPostgresIdempotencyStore(db: Kysely<Database>): Idempotenc
       throw new Error(`idempotency key ${key} kept disappearing while being claimed`);
     },
 
-    async complete({ scope, token }, { statusCode, body }, now) {
+    async complete({ scope, token }, { code, text }, now) {
       const result = await transient(() =>
         db
           .updateTable('idempotency_keys')
-          .set({ status_code: statusCode, response_body: body, completed_at: now })
+          .set({ status_code: code, response_body: text, completed_at: now })
           .where(stillHeld({ scope, token }))
           .executeTakeFirst(),
       );

@@ -6,7 +6,7 @@ import {
   type EventRepository,
   type IdempotencyClaim,
   type Receipt,
-  type StoredResponse,
+  type RecordedAnswer,
   type Timers,
 } from './ports.js';
 import type { Reservation } from './reservation.js';
@@ -47,7 +47,7 @@ export type SweepDecision =
  */
 export interface ReceiptRequest {
   readonly claim: IdempotencyClaim;
-  readonly render: (reservation: Reservation) => StoredResponse;
+  readonly render: (reservation: Reservation) => RecordedAnswer;
 }
 
 type Waiting = (
@@ -296,7 +296,7 @@ export function createCoalescer(deps: {
                   {
                     reservationId: reservation.reservationId,
                     claim: w.receipt.claim,
-                    response: w.receipt.render(reservation),
+                    answer: w.receipt.render(reservation),
                   },
                 ]
               : [];

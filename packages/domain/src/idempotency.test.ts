@@ -9,7 +9,7 @@ function scriptedStore(outcomes: ClaimOutcome[]) {
   const completed: string[] = [];
   const store: IdempotencyStore = {
     claim: async () => outcomes.shift()!,
-    complete: async (claim, response) => (completed.push(`${claim.token}:${response.statusCode}`), true),
+    complete: async (claim, answer) => (completed.push(`${claim.token}:${answer.code}`), true),
     release: async (claim) => void released.push(claim.token),
     purge: async () => 0,
   };
@@ -20,10 +20,10 @@ const scope: IdempotencyScope = { partnerId: 'p', route: 'POST /x', key: 'k' };
 const clock = createManualClock(new Date('2026-11-25T12:00:00Z'));
 const claimed: ClaimOutcome = { kind: 'claimed', claim: { scope, token: 't1' } };
 const answer =
-  (keep: 'recorded' | 'record' | 'discard', statusCode = 201) =>
+  (keep: 'recorded' | 'record' | 'discard', code = 201) =>
   async () => ({
     result: keep,
-    response: { statusCode, body: '{}' },
+    answer: { code, text: '{}' },
     keep,
   });
 
@@ -47,14 +47,14 @@ describe('idempotency', () => {
     const completed: ClaimOutcome = {
       kind: 'completed',
       fingerprint: 'f',
-      response: { statusCode: 201, body: '{"a":1}' },
+      answer: { code: 201, text: '{"a":1}' },
     };
     const { store } = scriptedStore([completed, inFlight, completed, inFlight]);
     const idempotency = createIdempotency({ store, clock, leaseMs: 5000, retentionMs: 60_000 });
     const never = () => Promise.reject(new Error('must not run'));
     expect(await idempotency.run(scope, 'f', never)).toEqual({
       kind: 'replayed',
-      response: { statusCode: 201, body: '{"a":1}' },
+      answer: { code: 201, text: '{"a":1}' },
     });
     expect(await idempotency.run(scope, 'f', never)).toEqual({ kind: 'in_use', retryAfterSeconds: 3 });
     expect(await idempotency.run(scope, 'other', never)).toEqual({ kind: 'reused' });

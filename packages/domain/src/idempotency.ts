@@ -1,4 +1,4 @@
-import type { Clock, IdempotencyClaim, IdempotencyScope, IdempotencyStore, StoredResponse } from './ports.js';
+import type { Clock, IdempotencyClaim, IdempotencyScope, IdempotencyStore, RecordedAnswer } from './ports.js';
 
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
@@ -11,15 +11,15 @@ export type Keeping = 'recorded' | 'record' | 'discard';
 
 export interface Attempt<T> {
   readonly result: T;
-  readonly response: StoredResponse;
+  readonly answer: RecordedAnswer;
   readonly keep: Keeping;
 }
 
 export type IdempotentOutcome<T> =
   /** This request decided; `result` is the attempt's. */
-  | { readonly kind: 'fresh'; readonly result: T; readonly response: StoredResponse }
+  | { readonly kind: 'fresh'; readonly result: T; readonly answer: RecordedAnswer }
   /** An earlier request with the same key and body decided; its answer, as it was sent. */
-  | { readonly kind: 'replayed'; readonly response: StoredResponse }
+  | { readonly kind: 'replayed'; readonly answer: RecordedAnswer }
   /** An earlier request with the same key is still being decided. */
   | { readonly kind: 'in_use'; readonly retryAfterSeconds: number }
   /** The key was used with a different request. */
@@ -81,7 +81,7 @@ export function createIdempotency({ store, clock, leaseMs, retentionMs }: Idempo
       const claimed = await store.claim(scope, fingerprint, { now, leaseMs, retentionMs });
       if (claimed.kind !== 'claimed') {
         if (claimed.fingerprint !== fingerprint) return { kind: 'reused' };
-        if (claimed.kind === 'completed') return { kind: 'replayed', response: claimed.response };
+        if (claimed.kind === 'completed') return { kind: 'replayed', answer: claimed.answer };
         const waitMs = claimed.lockedUntil.getTime() - now.getTime();
         return { kind: 'in_use', retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
       }
@@ -99,9 +99,9 @@ export function createIdempotency({ store, clock, leaseMs, retentionMs }: Idempo
         throw error;
       }
       if (outcome.keep === 'record')
-        await keeping('complete', () => store.complete(claim, outcome.response, clock.now()));
+        await keeping('complete', () => store.complete(claim, outcome.answer, clock.now()));
       else if (outcome.keep === 'discard') await keeping('release', () => store.release(claim));
-      return { kind: 'fresh', result: outcome.result, response: outcome.response };
+      return { kind: 'fresh', result: outcome.result, answer: outcome.answer };
     },
 
     async purge(batch = 1000, maxBatches = 20) {

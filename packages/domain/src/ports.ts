@@ -111,10 +111,15 @@ export interface IdempotencyScope {
   readonly key: string;
 }
 
-/** An answer as it was sent: replayed byte for byte. */
-export interface StoredResponse {
-  readonly statusCode: number;
-  readonly body: string;
+/**
+ * The answer a request under an Idempotency-Key was given, recorded so that a retry gets it again. The domain only
+ * stores and returns it, never looks inside: the edge that answers makes it and replays it (http-api keeps the
+ * status in `code` and the body in `text`, so a replay is byte for byte the first answer). Two plain parts, so that
+ * a store can keep it as it is.
+ */
+export interface RecordedAnswer {
+  readonly code: number;
+  readonly text: string;
 }
 
 /** The right to decide a key's request, held until `lockedUntil` unless completed first. */
@@ -127,12 +132,12 @@ export interface IdempotencyClaim {
 export interface Receipt {
   readonly reservationId: string;
   readonly claim: IdempotencyClaim;
-  readonly response: StoredResponse;
+  readonly answer: RecordedAnswer;
 }
 
 export type ClaimOutcome =
   | { readonly kind: 'claimed'; readonly claim: IdempotencyClaim }
-  | { readonly kind: 'completed'; readonly fingerprint: string; readonly response: StoredResponse }
+  | { readonly kind: 'completed'; readonly fingerprint: string; readonly answer: RecordedAnswer }
   | { readonly kind: 'in_flight'; readonly fingerprint: string; readonly lockedUntil: Date };
 
 /**
@@ -148,7 +153,7 @@ export interface IdempotencyStore {
     options: { readonly now: Date; readonly leaseMs: number; readonly retentionMs: number },
   ): Promise<ClaimOutcome>;
   /** Records the answer, if the claim is still held; false if it was taken over. */
-  complete(claim: IdempotencyClaim, response: StoredResponse, now: Date): Promise<boolean>;
+  complete(claim: IdempotencyClaim, answer: RecordedAnswer, now: Date): Promise<boolean>;
   /** Gives the key back, if the claim is still held and nothing was recorded. */
   release(claim: IdempotencyClaim): Promise<void>;
   /** Deletes up to `limit` records created before `before`; returns how many. */

@@ -258,7 +258,7 @@ describe('Idempotency-Key', () => {
       eventId,
       partnerId: 'acme',
       seats: 1,
-      receipt: { claim: dead.claim, render: () => ({ statusCode: 201, body: '{}' }) },
+      receipt: { claim: dead.claim, render: () => ({ code: 201, text: '{}' }) },
     });
     expect(late).toEqual({ kind: 'claim_lost' });
     expect(await reservationsOf(eventId)).toHaveLength(2);

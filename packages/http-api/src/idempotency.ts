@@ -8,7 +8,7 @@ import {
   type Idempotency,
   type IdempotencyClaim,
   type KeepFailure,
-  type StoredResponse,
+  type RecordedAnswer,
 } from '@ticketboss/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { apiErrors, CONTENDED_RETRY_AFTER_SECONDS, type ApiError } from './errors.js';
@@ -46,19 +46,22 @@ export const keyReusedResponse = errorResponse(
   apiErrors.idempotencyKeyReused,
 );
 
-/** An answer in the form it is sent and, under a key, kept. */
-export function jsonResponse(statusCode: number, body: unknown): StoredResponse {
-  return { statusCode, body: JSON.stringify(body) };
+/**
+ * An answer in the form it is sent and, under a key, recorded: the domain keeps it opaque; here its `code` is the
+ * HTTP status and its `text` the JSON body, byte for byte.
+ */
+export function jsonResponse(statusCode: number, body: unknown): RecordedAnswer {
+  return { code: statusCode, text: JSON.stringify(body) };
 }
 
-export function errorAnswer(error: ApiError): StoredResponse {
+export function errorAnswer(error: ApiError): RecordedAnswer {
   return jsonResponse(error.status, { error: error.message, code: error.code });
 }
 
-const inUseBody = errorAnswer(apiErrors.idempotencyKeyInUse).body;
+const inUseBody = errorAnswer(apiErrors.idempotencyKeyInUse).text;
 
 /** Sends an answer exactly as it is kept, so that a replay is byte for byte the first answer. */
-export function sendStored(reply: FastifyReply, { statusCode, body }: StoredResponse): FastifyReply {
+export function sendStored(reply: FastifyReply, { code: statusCode, text: body }: RecordedAnswer): FastifyReply {
   // A 503, or a key taken over while this request ran (it outlived its lease): worth retrying shortly.
   const retryLater = statusCode === apiErrors.contended.status || body === inUseBody;
   if (retryLater && !reply.hasHeader('retry-after')) {
@@ -159,7 +162,7 @@ export async function answerIdempotently<T>(
 ): Promise<FastifyReply> {
   const key = idempotencyKeyOf(request);
   if (typeof key === 'object') return sendStored(reply, errorAnswer(key));
-  if (key === undefined) return sendStored(reply, (await attempt(undefined)).response);
+  if (key === undefined) return sendStored(reply, (await attempt(undefined)).answer);
   const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
   const outcome = await idempotency.run(
     { partnerId, route, key },
@@ -169,10 +172,10 @@ export async function answerIdempotently<T>(
   );
   switch (outcome.kind) {
     case 'fresh':
-      return sendStored(reply, outcome.response);
+      return sendStored(reply, outcome.answer);
     case 'replayed':
       reply.header('idempotent-replayed', 'true');
-      return sendStored(reply, outcome.response);
+      return sendStored(reply, outcome.answer);
     case 'in_use':
       reply.header('retry-after', String(outcome.retryAfterSeconds));
       return sendStored(reply, errorAnswer(apiErrors.idempotencyKeyInUse));

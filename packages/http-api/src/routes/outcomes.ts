@@ -4,8 +4,8 @@ import {
   type Attempt,
   type CancelReservationOutcome,
   type Reservation,
+  type RecordedAnswer,
   type ReserveSeatsOutcome,
-  type StoredResponse,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, type ApiError } from '../errors.js';
 import { errorAnswer } from '../idempotency.js';
@@ -20,11 +20,11 @@ export const HOLD_SECONDS_MESSAGE = `holdSeconds must be a whole number from ${M
  */
 export function reserveAttempt(
   outcome: ReserveSeatsOutcome,
-  render: (reservation: Reservation) => StoredResponse,
+  render: (reservation: Reservation) => RecordedAnswer,
 ): Attempt<ReserveSeatsOutcome> {
-  if (outcome.kind === 'reserved') return { result: outcome, response: render(outcome.reservation), keep: 'recorded' };
+  if (outcome.kind === 'reserved') return { result: outcome, answer: render(outcome.reservation), keep: 'recorded' };
   const keep = outcome.kind === 'insufficient_seats' ? 'record' : 'discard';
-  return { result: outcome, response: errorAnswer(reserveErrorFor(outcome)), keep };
+  return { result: outcome, answer: errorAnswer(reserveErrorFor(outcome)), keep };
 }
 
 /** The answer to a reservation that was not made. */

@@ -109,19 +109,19 @@ function confirmAttempt(outcome: ConfirmHoldOutcome): Attempt<ConfirmHoldOutcome
     case 'confirmed':
       return {
         result: outcome,
-        response: jsonResponse(200, reservationBody(outcome.reservation)),
+        answer: jsonResponse(200, reservationBody(outcome.reservation)),
         keep: outcome.recorded ? 'recorded' : 'record',
       };
     case 'hold_expired':
-      return { result: outcome, response: errorAnswer(apiErrors.holdExpired), keep: 'record' };
+      return { result: outcome, answer: errorAnswer(apiErrors.holdExpired), keep: 'record' };
     case 'cancelled':
-      return { result: outcome, response: errorAnswer(apiErrors.reservationCancelled), keep: 'record' };
+      return { result: outcome, answer: errorAnswer(apiErrors.reservationCancelled), keep: 'record' };
     case 'not_found':
-      return { result: outcome, response: errorAnswer(apiErrors.reservationNotFound), keep: 'discard' };
+      return { result: outcome, answer: errorAnswer(apiErrors.reservationNotFound), keep: 'discard' };
     case 'contended':
-      return { result: outcome, response: errorAnswer(apiErrors.contended), keep: 'discard' };
+      return { result: outcome, answer: errorAnswer(apiErrors.contended), keep: 'discard' };
     case 'claim_lost':
-      return { result: outcome, response: errorAnswer(apiErrors.idempotencyKeyInUse), keep: 'discard' };
+      return { result: outcome, answer: errorAnswer(apiErrors.idempotencyKeyInUse), keep: 'discard' };
   }
 }
 
@@ -172,7 +172,7 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         // A 400 decides nothing, so its Idempotency-Key is not even claimed. NaN is never a seat count: the use
         // case answers with the event's limit (or that there is no event).
         const outcome = await reservations.reserveSeats({ eventId: request.params.eventId, partnerId, seats: NaN });
-        return sendStored(reply, reserveAttempt(outcome, renderReservation).response);
+        return sendStored(reply, reserveAttempt(outcome, renderReservation).answer);
       }
       return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
         reserveAttempt(
