@@ -20,7 +20,7 @@ function stillHeld({ scope, token }: IdempotencyClaim) {
  * The `IdempotencyStore` port on PostgreSQL: one row per (partner, route, key). A claim is one statement that
  * inserts the row, or takes it over when its holder's lease ran out without an answer or when it is older than
  * the retention; anything else is read back to say how the key stands. A claim's answer is recorded either here
- * or by the commit of the change it reports (see event-repository.ts), always only while the claim is held.
+ * or by the commit of the change it reports (see commit-statement.ts), always only while the claim is held.
  *
  * The recorded answer is opaque here as in the domain: its `code` goes to `status_code` and its `text` to
  * `response_body` as they are (the columns are named for what http-api keeps in them: the HTTP status and body).

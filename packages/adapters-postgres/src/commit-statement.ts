@@ -1,0 +1,212 @@
+import type { CommitResult, ExpectedVersion, Reservation, SeatChanges } from '@ticketboss/domain';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, ReservationsTable } from './database.js';
+import { EVENT_COLUMNS, RETURNED_EVENT_COLUMNS, toEvent, toReservation, type EventRow } from './event-rows.js';
+
+const sumOfSeats = (reservations: readonly Reservation[]) => reservations.reduce((total, r) => total + r.seats, 0);
+const idsOf = (reservations: readonly Reservation[]) => reservations.map((r) => r.reservationId);
+
+export interface AppliedRow {
+  /** The event after the change; null when nothing was applied. */
+  event: EventRow | null;
+  /** Of the reservations to cancel, those still live (and now locked by this statement). */
+  liveCancelIds: string[] | null;
+  /** Of the holds to confirm, those still live (and now locked by this statement). */
+  liveConfirmIds: string[] | null;
+  /** Of the receipts, the changes whose claim was still held (and is now locked by this statement). */
+  claimedIds: string[] | null;
+  /** The holds this commit expired. */
+  expired: Selectable<ReservationsTable>[] | null;
+  /** The event row as this statement's snapshot saw it (possibly older than the change that beat us). */
+  current: EventRow | null;
+}
+
+/**
+ * The whole commit as one statement, so one round trip and one implicit transaction:
+ * 1. `locked` locks, in id order, the reservations to cancel or confirm and the event's holds past their expiry
+ *    (two commits locking overlapping sets cannot deadlock); PostgreSQL re-checks a row it had to wait for;
+ * 2. `claims` locks the Idempotency-Key records of the receipts, if their claims are still held;
+ * 3. `moved` is the version-guarded update of the event row, applied only if every reservation to cancel or
+ *    confirm is still live, every claim held, and the seats fit once the expired holds' seats are back;
+ * 4. only if `moved` matched: new reservations are inserted, the locked ones cancelled, confirmed or expired,
+ *    and the receipts' answers recorded.
+ * Nothing else changes when `moved` does not match, and a failure anywhere undoes all of it. The version guard
+ * also makes the expired holds this statement saw exactly those still held: every change of a hold's status
+ * changes the version.
+ */
+export async function applyChanges(
+  db: Kysely<Database>,
+  now: Date,
+  expected: ExpectedVersion,
+  { reservations, cancellations, confirmations = [], receipts = [] }: SeatChanges,
+): Promise<AppliedRow> {
+  // One statement changes a row once: PostgreSQL would apply only one of two updates of it, unpredictably.
+  const changed = [...cancellations, ...confirmations].map((r) => r.reservationId);
+  if (new Set(changed).size !== changed.length) {
+    throw new Error('a commit cancels or confirms the same reservation twice');
+  }
+  const seatsTaken = sumOfSeats(reservations);
+  const seatsReturned = sumOfSeats(cancellations);
+  const cancelIds = idsOf(cancellations);
+  const confirmIds = idsOf(confirmations);
+  const changes = reservations.length + cancellations.length + confirmations.length;
+  const { rows } = await sql<AppliedRow>`
+    WITH locked AS (
+      SELECT reservation_id, status, expires_at, seats
+        FROM reservations
+       WHERE event_id = ${expected.eventId}
+         AND (reservation_id = ANY(${[...cancelIds, ...confirmIds]}::uuid[])
+              OR (status = 'held' AND expires_at <= ${now}))
+       ORDER BY reservation_id
+         FOR UPDATE
+    ), live_cancel AS (
+      SELECT reservation_id FROM locked
+       WHERE reservation_id = ANY(${cancelIds}::uuid[])
+         AND (status = 'confirmed' OR (status = 'held' AND expires_at > ${now}))
+    ), live_confirm AS (
+      SELECT reservation_id FROM locked
+       WHERE reservation_id = ANY(${confirmIds}::uuid[]) AND status = 'held' AND expires_at > ${now}
+    ), expiring AS (
+      SELECT reservation_id, seats FROM locked WHERE status = 'held' AND expires_at <= ${now}
+    ), reclaim AS (
+      SELECT coalesce(sum(seats), 0)::integer AS seats, count(*)::integer AS holds FROM expiring
+    ), receipt AS (
+      SELECT * FROM unnest(${receipts.map((r) => r.reservationId)}::uuid[],
+                           ${receipts.map((r) => r.claim.scope.partnerId)}::text[],
+                           ${receipts.map((r) => r.claim.scope.route)}::text[],
+                           ${receipts.map((r) => r.claim.scope.key)}::text[],
+                           ${receipts.map((r) => r.claim.token)}::uuid[],
+                           ${receipts.map((r) => r.answer.code)}::integer[],
+                           ${receipts.map((r) => r.answer.text)}::text[])
+               AS x(reservation_id, partner_id, route, idem_key, claim_token, status_code, response_body)
+    ), claims AS (
+      SELECT receipt.reservation_id, k.partner_id, k.route, k.idem_key
+        FROM idempotency_keys k
+        JOIN receipt USING (partner_id, route, idem_key, claim_token)
+       WHERE k.status_code IS NULL
+       ORDER BY k.partner_id, k.route, k.idem_key
+         FOR UPDATE OF k
+    ), moved AS (
+      UPDATE events
+         SET available_seats = available_seats - ${seatsTaken} + ${seatsReturned} + reclaim.seats,
+             active_reservations = active_reservations + ${reservations.length} - ${cancellations.length} - reclaim.holds,
+             version = version + ${changes} + reclaim.holds,
+             updated_at = now()
+        FROM reclaim
+       WHERE event_id = ${expected.eventId}
+         AND version = ${expected.version}
+         AND available_seats - ${seatsTaken} + ${seatsReturned} + reclaim.seats >= 0
+         AND (SELECT count(*) FROM live_cancel) = ${cancellations.length}
+         AND (SELECT count(*) FROM live_confirm) = ${confirmations.length}
+         AND (SELECT count(*) FROM claims) = ${receipts.length}
+      RETURNING ${RETURNED_EVENT_COLUMNS}
+    ), recorded AS (
+      INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at, expires_at)
+      SELECT r.reservation_id, moved.event_id, r.partner_id, r.seats, r.status, r.created_at, r.expires_at
+        FROM moved,
+             unnest(${idsOf(reservations)}::uuid[],
+                    ${reservations.map((r) => r.partnerId)}::text[],
+                    ${reservations.map((r) => r.seats)}::integer[],
+                    ${reservations.map((r) => r.status)}::text[],
+                    ${reservations.map((r) => r.createdAt)}::timestamptz[],
+                    ${reservations.map((r) => r.expiresAt ?? null)}::timestamptz[])
+               AS r(reservation_id, partner_id, seats, status, created_at, expires_at)
+    ), cancelled AS (
+      UPDATE reservations
+         SET status = 'cancelled', cancelled_at = ${now}
+        FROM moved
+       WHERE reservations.reservation_id IN (SELECT reservation_id FROM live_cancel)
+    ), confirmed AS (
+      UPDATE reservations
+         SET status = 'confirmed'
+        FROM moved
+       WHERE reservations.reservation_id IN (SELECT reservation_id FROM live_confirm)
+    ), expired AS (
+      UPDATE reservations
+         SET status = 'expired'
+        FROM moved
+       WHERE reservations.reservation_id IN (SELECT reservation_id FROM expiring)
+      RETURNING reservations.*
+    ), receipted AS (
+      UPDATE idempotency_keys k
+         SET status_code = receipt.status_code, response_body = receipt.response_body, completed_at = ${now}
+        FROM moved, receipt
+       WHERE (k.partner_id, k.route, k.idem_key, k.claim_token)
+           = (receipt.partner_id, receipt.route, receipt.idem_key, receipt.claim_token)
+    )
+    SELECT (SELECT row_to_json(moved) FROM moved) AS event,
+           (SELECT array_agg(reservation_id) FROM live_cancel) AS "liveCancelIds",
+           (SELECT array_agg(reservation_id) FROM live_confirm) AS "liveConfirmIds",
+           (SELECT array_agg(reservation_id) FROM claims) AS "claimedIds",
+           (SELECT json_agg(expired) FROM expired) AS expired,
+           (SELECT row_to_json(e)
+              FROM (SELECT ${EVENT_COLUMNS}
+                      FROM events WHERE event_id = ${expected.eventId}) AS e) AS current
+  `.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('commit statement returned no row');
+  return row;
+}
+
+/** What the commit statement's answer means: committed, or why not (the first reason that applies). */
+export function resultOfCommit(
+  { event, liveCancelIds, liveConfirmIds, claimedIds, expired, current }: AppliedRow,
+  changes: SeatChanges,
+  now: Date,
+): CommitResult {
+  if (event) {
+    return {
+      kind: 'committed',
+      event: toEvent(event),
+      expired: (expired ?? []).map((r) => toReservation(r, now)),
+    };
+  }
+  // Each list against its own live rows: an id to cancel and to confirm at once must not hide either.
+  const liveCancels = new Set(liveCancelIds);
+  const liveConfirms = new Set(liveConfirmIds);
+  const gone = [
+    ...changes.cancellations.filter((r) => !liveCancels.has(r.reservationId)),
+    ...(changes.confirmations ?? []).filter((r) => !liveConfirms.has(r.reservationId)),
+  ].map((r) => r.reservationId);
+  if (gone.length > 0) return { kind: 'not_active', reservationIds: gone };
+  const claimed = new Set(claimedIds);
+  const lost = (changes.receipts ?? []).map((r) => r.reservationId).filter((id) => !claimed.has(id));
+  if (lost.length > 0) return { kind: 'claim_lost', reservationIds: lost };
+  return current ? { kind: 'version_conflict', current: toEvent(current) } : { kind: 'version_conflict' };
+}
+
+/**
+ * After a commit whose answer was lost: the statement is atomic, so if any of its new reservations exists it
+ * committed whole, and if none does (or, without new ones, any cancellation or confirmation is not applied)
+ * nothing was applied and it may be planned again. If the database cannot say, the original error stands.
+ */
+export async function findOutWhatHappened(
+  db: Kysely<Database>,
+  { reservations, cancellations, confirmations = [] }: SeatChanges,
+  original: unknown,
+  findEventRow: (eventId: string) => Promise<EventRow | undefined>,
+): Promise<CommitResult> {
+  try {
+    const ids = [...reservations, ...cancellations, ...confirmations].map((r) => r.reservationId);
+    if (ids.length === 0) return { kind: 'version_conflict' }; // a sweep: read again and see
+    const rows = await db
+      .selectFrom('reservations')
+      .select(['reservation_id', 'status'])
+      .where('reservation_id', 'in', ids)
+      .execute();
+    const statusOf = new Map(rows.map((row) => [row.reservation_id, row.status]));
+    const applied =
+      reservations.length > 0
+        ? reservations.some((r) => statusOf.has(r.reservationId))
+        : cancellations.every((r) => statusOf.get(r.reservationId) === 'cancelled') &&
+          confirmations.every((r) => statusOf.get(r.reservationId) === 'confirmed');
+    if (!applied) return { kind: 'version_conflict' };
+    const event = await findEventRow(
+      reservations[0]?.eventId ?? cancellations[0]?.eventId ?? confirmations[0]!.eventId,
+    );
+    if (!event) throw original;
+    return { kind: 'committed', event: toEvent(event), expired: [] };
+  } catch {
+    throw original;
+  }
+}
