@@ -1,11 +1,22 @@
+import {
+  dropPastDeadline,
+  dropTooLarge,
+  planChanges,
+  recordedChanges,
+  seatChangesOf,
+  settleAll,
+  settleEventMissing,
+  settleGone,
+  takeBatch,
+  type Waiting,
+} from './coalescer-batch.js';
 import type { Event } from './event.js';
-import { planBatch, type ChangeDecision, type PlannedChange } from './plan-batch.js';
 import {
   TransientFailure,
   type Clock,
+  type CommitResult,
   type EventRepository,
   type IdempotencyClaim,
-  type Receipt,
   type RecordedAnswer,
   type Timers,
 } from './ports.js';
@@ -49,31 +60,6 @@ export interface ReceiptRequest {
   readonly claim: IdempotencyClaim;
   readonly render: (reservation: Reservation) => RecordedAnswer;
 }
-
-type Waiting = (
-  | { readonly kind: 'reserve'; readonly reservation: Reservation; readonly settle: (d: ReserveDecision) => void }
-  | { readonly kind: 'cancel'; readonly reservation: Reservation; readonly settle: (d: CancelDecision) => void }
-  | { readonly kind: 'confirm'; readonly reservation: Reservation; readonly settle: (d: ConfirmDecision) => void }
-  | { readonly kind: 'sweep'; readonly settle: (d: SweepDecision) => void }
-) & {
-  readonly deadline: number;
-  /** The Idempotency-Key answer to record with the change. */
-  readonly receipt?: ReceiptRequest;
-  readonly fail: (error: unknown) => void;
-};
-
-type SeatChange = Extract<Waiting, { kind: 'reserve' | 'cancel' }>;
-
-function plannedChange({ kind, reservation }: SeatChange): PlannedChange {
-  return kind === 'reserve'
-    ? { kind, seats: reservation.seats }
-    : { kind, reservationId: reservation.reservationId, seats: reservation.seats };
-}
-
-const isSeatChange = (waiting: Waiting): waiting is SeatChange =>
-  waiting.kind === 'reserve' || waiting.kind === 'cancel';
-const idOf = (waiting: Waiting): string | undefined =>
-  waiting.kind === 'sweep' ? undefined : waiting.reservation.reservationId;
 
 /** How many idle events' last known states a coalescer keeps (a few hundred bytes each). */
 export const REMEMBERED_EVENTS = 1024;
@@ -176,35 +162,11 @@ export function createCoalescer(deps: {
     if (!queue.committing) void drain(eventId, queue);
   }
 
-  /**
-   * The queued requests one commit takes: all of them, except that a commit confirms a reservation at most once and
-   * never both confirms and cancels one (it changes each reservation once). Those wait for the next commit, which
-   * decides them on what this one did. (Repeated cancellations stay: the plan answers all but the first.)
-   */
-  function takeBatch(queue: EventQueue): Waiting[] {
-    const confirming = new Set<string>();
-    const cancelling = new Set<string>();
-    const batch: Waiting[] = [];
-    const later: Waiting[] = [];
-    for (const waiting of queue.waiting) {
-      if (waiting.kind === 'confirm' || waiting.kind === 'cancel') {
-        const id = waiting.reservation.reservationId;
-        if (confirming.has(id) || (waiting.kind === 'confirm' && cancelling.has(id))) {
-          later.push(waiting);
-          continue;
-        }
-        (waiting.kind === 'confirm' ? confirming : cancelling).add(id);
-      }
-      batch.push(waiting);
-    }
-    queue.waiting = later;
-    return batch;
-  }
-
   async function drain(eventId: string, queue: EventQueue): Promise<void> {
     queue.committing = true;
     while (queue.waiting.length > 0) {
-      const batch = takeBatch(queue);
+      const { batch, later } = takeBatch(queue.waiting);
+      queue.waiting = later;
       for (const waiting of batch) {
         deadlineTimers.get(waiting)?.();
         deadlineTimers.delete(waiting);
@@ -228,165 +190,90 @@ export function createCoalescer(deps: {
     }
   }
 
+  /**
+   * Decides a batch: plans it on the event's state, commits it, and answers each request; re-plans on a version
+   * conflict (and on changes no longer possible, once those are answered) until every request is answered.
+   */
   async function decide(eventId: string, queue: EventQueue, batch: Waiting[]): Promise<void> {
     let pending = batch;
     let state = queue.lastKnown;
     let fresh = false;
     for (;;) {
-      const now = clock.now().getTime();
-      pending = pending.filter((waiting) => {
-        if (now <= waiting.deadline) return true;
-        waiting.settle({ kind: 'contended' });
-        return false;
-      });
+      pending = dropPastDeadline(pending, clock.now().getTime());
       if (pending.length === 0) return;
       if (!state) {
-        try {
-          state = await repository.findEvent(eventId);
-        } catch (error) {
-          if (!(error instanceof TransientFailure)) throw error;
-          continue; // nothing read; try again, or answer `contended` once past the deadline
-        }
+        const read = await readEvent(eventId);
+        if (read === 'retry') continue; // nothing read; try again, or answer `contended` once past the deadline
+        if (!read) return settleEventMissing(pending, eventId);
+        state = read;
         fresh = true;
-        if (!state) {
-          for (const waiting of pending) {
-            if (waiting.kind === 'reserve' || waiting.kind === 'sweep') waiting.settle({ kind: 'event_not_found' });
-            else waiting.fail(new Error(`event ${eventId} of reservation ${idOf(waiting)} is missing`));
-          }
-          return;
-        }
       }
-      const { maxSeatsPerReservation } = state; // fixed when the event is created: any read of it will do
-      pending = pending.filter((waiting) => {
-        if (waiting.kind !== 'reserve' || waiting.reservation.seats <= maxSeatsPerReservation) return true;
-        waiting.settle({ kind: 'invalid_seats', maxSeatsPerReservation });
-        return false;
-      });
+      // Fixed when the event is created: any read of it will do.
+      pending = dropTooLarge(pending, state.maxSeatsPerReservation);
       if (pending.length === 0) return;
-      const seatChanges = pending.filter(isSeatChange);
-      const plan = planBatch(state.availableSeats, seatChanges.map(plannedChange));
-      const decisions = new Map<Waiting, ChangeDecision>(seatChanges.map((w, index) => [w, plan.decisions[index]!]));
-      const accepted = pending.filter((w) => w.kind === 'confirm' || decisions.get(w) === 'accept');
-      const refusing = seatChanges.some((w) => w.kind === 'reserve' && decisions.get(w) !== 'accept');
-      const sweeping = pending.some((w) => w.kind === 'sweep');
+      const { decisions, accepted, refusing, sweeping } = planChanges(pending, state.availableSeats);
       // Refuse, and sweep, only on a fresh read: seats may have come back through another process, or through
       // holds that expired since the state we hold was read.
       if ((refusing || sweeping) && !fresh) {
         state = undefined;
         continue;
       }
-      let committed = state;
-      let expired: readonly Reservation[] = [];
       // Each change as this commit records it: a hold's time runs from now, however long it queued.
-      const commitAt = clock.now().getTime();
-      const final = new Map<Waiting, Reservation>(
-        accepted.flatMap((w) => (w.kind === 'sweep' ? [] : [[w, recorded(w, commitAt)] as const])),
-      );
-      if (accepted.length > 0 || (sweeping && state.expiredHolds > 0)) {
-        largestBatch = Math.max(largestBatch, accepted.length);
-        const finalOf = (kind: Waiting['kind']) => accepted.filter((w) => w.kind === kind).map((w) => final.get(w)!);
-        const result = await repository.commitChanges(state, {
-          reservations: finalOf('reserve'),
-          cancellations: finalOf('cancel'),
-          confirmations: finalOf('confirm'),
-          receipts: accepted.flatMap((w): Receipt[] => {
-            const reservation = final.get(w)!;
-            return w.receipt
-              ? [
-                  {
-                    reservationId: reservation.reservationId,
-                    claim: w.receipt.claim,
-                    answer: w.receipt.render(reservation),
-                  },
-                ]
-              : [];
-          }),
-        });
-        if (result.kind === 'version_conflict') {
-          versionConflicts += 1;
-          observer?.conflicted();
+      const final = recordedChanges(accepted, clock.now().getTime());
+      if (accepted.length === 0 && !(sweeping && state.expiredHolds > 0)) {
+        return settleAll(pending, decisions, { availableSeats: state.availableSeats, expired: [], final });
+      }
+      const result = await commit(state, accepted, final);
+      switch (result.kind) {
+        case 'committed':
+          queue.lastKnown = result.event;
+          return settleAll(pending, decisions, {
+            availableSeats: result.event.availableSeats,
+            expired: result.expired,
+            final,
+          });
+        case 'version_conflict':
           // Re-plan on what the failed commit saw, if it saw something newer; it is not a fresh read.
-          const seen = result.current && result.current.version !== state.version ? result.current : undefined;
-          state = queue.lastKnown = seen;
+          state = queue.lastKnown =
+            result.current && result.current.version !== state.version ? result.current : undefined;
           fresh = false;
           continue;
-        }
-        if (result.kind === 'not_active' || result.kind === 'claim_lost') {
-          const gone = new Set(result.reservationIds);
-          pending = pending.filter((waiting) => {
-            const id = idOf(waiting);
-            if (id === undefined || !gone.has(id)) return true;
-            if (result.kind === 'claim_lost') settleClaimLost(waiting);
-            else if (waiting.kind === 'cancel') waiting.settle({ kind: 'already_cancelled' });
-            else if (waiting.kind === 'confirm') waiting.settle({ kind: 'not_live' });
-            else waiting.fail(new Error(`new reservation ${id} reported as not active`));
-            return false;
-          });
+        case 'not_active':
+        case 'claim_lost':
+          pending = settleGone(pending, result);
           if (result.kind === 'not_active') state = queue.lastKnown = undefined;
           continue;
-        }
-        commits += 1;
-        changesCommitted += accepted.length;
-        observer?.committed(accepted.length);
-        committed = queue.lastKnown = result.event;
-        expired = result.expired;
       }
-      for (const waiting of pending) {
-        settle(waiting, decisions.get(waiting), committed.availableSeats, expired, final.get(waiting));
-      }
-      return;
     }
   }
 
-  function settleClaimLost(waiting: Waiting): void {
-    if (waiting.kind === 'reserve' || waiting.kind === 'confirm') waiting.settle({ kind: 'claim_lost' });
-    else waiting.fail(new Error('a change without a receipt lost its claim'));
-  }
-
-  /** The reservation as a commit at `commitAt` records it. */
-  function recorded(waiting: Exclude<Waiting, { kind: 'sweep' }>, commitAt: number): Reservation {
-    const { reservation } = waiting;
-    switch (waiting.kind) {
-      case 'reserve': {
-        if (reservation.status !== 'held' || !reservation.expiresAt) return reservation;
-        const holdMs = reservation.expiresAt.getTime() - reservation.createdAt.getTime();
-        return { ...reservation, expiresAt: new Date(Math.max(commitAt, reservation.createdAt.getTime()) + holdMs) };
-      }
-      case 'cancel':
-        return reservation;
-      case 'confirm':
-        return { ...reservation, status: 'confirmed' };
+  /** The event as it is now; `retry` after a transient failure, which read nothing. */
+  async function readEvent(eventId: string): Promise<Event | undefined | 'retry'> {
+    try {
+      return await repository.findEvent(eventId);
+    } catch (error) {
+      if (!(error instanceof TransientFailure)) throw error;
+      return 'retry';
     }
   }
 
-  function settle(
-    waiting: Waiting,
-    decision: ChangeDecision | undefined,
-    availableSeats: number,
-    expired: readonly Reservation[],
-    reservation: Reservation | undefined,
-  ): void {
-    switch (waiting.kind) {
-      case 'reserve':
-        return waiting.settle(
-          decision === 'accept'
-            ? { kind: 'reserved', reservation: reservation ?? waiting.reservation }
-            : { kind: 'insufficient_seats', availableSeats },
-        );
-      case 'cancel':
-        return waiting.settle(
-          decision === 'accept'
-            ? { kind: 'cancelled', reservation: { ...waiting.reservation, status: 'cancelled' } }
-            : { kind: 'already_cancelled' },
-        );
-      case 'confirm':
-        return waiting.settle({
-          kind: 'confirmed',
-          reservation: reservation ?? { ...waiting.reservation, status: 'confirmed' },
-        });
-      case 'sweep':
-        return waiting.settle({ kind: 'swept', expired });
+  /** One version-guarded commit of the accepted changes, counted. */
+  async function commit(
+    state: Event,
+    accepted: readonly Waiting[],
+    final: ReadonlyMap<Waiting, Reservation>,
+  ): Promise<CommitResult> {
+    largestBatch = Math.max(largestBatch, accepted.length);
+    const result = await repository.commitChanges(state, seatChangesOf(accepted, final));
+    if (result.kind === 'version_conflict') {
+      versionConflicts += 1;
+      observer?.conflicted();
+    } else if (result.kind === 'committed') {
+      commits += 1;
+      changesCommitted += accepted.length;
+      observer?.committed(accepted.length);
     }
+    return result;
   }
 
   return {
