@@ -10,7 +10,8 @@ import {
   type ApiProcess,
   type Resources,
 } from './harness.js';
-import { checkLedger, startLoad, statusCounts } from './load.js';
+import { checkLedger } from './ledger.js';
+import { startLoad, statusCounts } from './load.js';
 import { recordScenario } from './report.js';
 
 const KILLS = 10;

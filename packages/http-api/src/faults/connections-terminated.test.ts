@@ -11,7 +11,8 @@ import {
   startOwnedPostgres,
   type Resources,
 } from './harness.js';
-import { checkLedger, startLoad, statusCounts } from './load.js';
+import { checkLedger } from './ledger.js';
+import { startLoad, statusCounts } from './load.js';
 import { recordScenario } from './report.js';
 
 const TERMINATIONS = 10;

@@ -12,7 +12,8 @@ import {
   waitFor,
   type Resources,
 } from './harness.js';
-import { checkLedger, startLoad, statusCounts } from './load.js';
+import { checkLedger } from './ledger.js';
+import { startLoad, statusCounts } from './load.js';
 import { recordScenario } from './report.js';
 
 const OUTAGE_MS = 5_000;

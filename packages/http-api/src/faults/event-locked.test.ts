@@ -11,7 +11,8 @@ import {
   waitFor,
   type Resources,
 } from './harness.js';
-import { checkLedger, startLoad, statusCounts } from './load.js';
+import { checkLedger } from './ledger.js';
+import { startLoad, statusCounts } from './load.js';
 import { recordScenario } from './report.js';
 
 const LOCK_MS = 10_000;

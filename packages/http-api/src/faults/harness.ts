@@ -1,7 +1,7 @@
 /**
  * The fault suite's harness: a PostgreSQL the scenario owns (so it may stop it and kill its connections), the API
- * as real child processes on it, and the clean-up that runs whatever happened. The load and the ledger are in
- * load.ts.
+ * as real child processes on it, and the clean-up that runs whatever happened. The load is in load.ts, the
+ * ledger check in ledger.ts.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -13,7 +13,8 @@ import {
   type ApiProcess,
   type Resources,
 } from './harness.js';
-import { checkLedger, startLoad, statusCounts } from './load.js';
+import { checkLedger } from './ledger.js';
+import { startLoad, statusCounts } from './load.js';
 import { recordScenario } from './report.js';
 
 const WARM_UP_SECONDS = 10;
