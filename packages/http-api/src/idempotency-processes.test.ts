@@ -1,47 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findInvariantBreaches } from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  apiProcessEnv,
-  call,
-  createEvent as createEventAs,
-  createPartner as createPartnerAs,
-  stopAll,
-} from './testing/api-client.js';
+import { adminClient, call, stopAll, summaryOf, type ReservationAnswer } from './testing/api-client.js';
 import { listening, startMain, type Server } from './testing/main-process.js';
 
 const ADMIN_TOKEN = 'idempotency-processes-admin-token-0123456789';
 
-const processEnv = (database: TestDatabase) => apiProcessEnv(database.url, ADMIN_TOKEN);
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-interface ReservationAnswer {
-  readonly reservationId: string;
-  readonly partnerId: string;
-  readonly seats: number;
-  readonly status: string;
-  readonly expiresAt?: string;
-}
-
-interface Summary {
-  readonly availableSeats: number;
-  readonly heldSeats: number;
-  readonly reservedSeats: number;
-  readonly reservationCount: number;
-  readonly version: number;
-}
-
-const createPartner = (url: string, partnerId: string) => createPartnerAs(url, ADMIN_TOKEN, partnerId);
-const createEvent = (url: string, eventId: string, totalSeats: number) =>
-  createEventAs(url, ADMIN_TOKEN, eventId, totalSeats);
-
-async function summaryOf(url: string, eventId: string, token: string): Promise<Summary> {
-  const response = await call(url, `/v1/events/${eventId}`, token);
-  expect(response.status).toBe(200);
-  return (await response.json()) as Summary;
-}
+const admin = adminClient(ADMIN_TOKEN);
+const { createPartner, createEvent } = admin;
+const processEnv = (database: TestDatabase) => admin.env(database.url);
 
 /** What the clients saw for one Idempotency-Key (one logical reservation). */
 interface KeyRecord {
@@ -71,6 +40,8 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
   const PARTNER_ID = 'kill-loop-partner';
   const TOTAL_SEATS = 1_000_000;
   const KILL_PHASE_MS = 8_000;
+  /** Keys the kill phase must have sent, for its checks to mean something. */
+  const MIN_KEYS = 20;
   const WORKERS = 8;
 
   let database: TestDatabase;
@@ -113,11 +84,16 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
     const restartMs: number[] = [];
     const startedAt = performance.now();
     const killUntil = startedAt + KILL_PHASE_MS;
+    // The phase lasts KILL_PHASE_MS and until it has exercised what the test is about, however slowly a loaded
+    // machine restarts the process; past the hard stop, the checks below say what was missing.
+    const hardStop = startedAt + 10 * KILL_PHASE_MS;
+    const phaseOver = () =>
+      performance.now() >= hardStop || (performance.now() >= killUntil && kills >= 2 && keys.size >= MIN_KEYS);
 
     const killer = (async () => {
       for (;;) {
         await sleep(300 + Math.random() * 500);
-        if (performance.now() >= killUntil) return;
+        if (phaseOver()) return;
         inFlightAtKills.push(inFlight);
         server.child.kill('SIGKILL');
         await server.exited;
@@ -134,10 +110,10 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
 
     /** Sends the key's request until it is answered 201; any other final answer is recorded as unexpected. */
     async function reserveUntilAnswered(key: string, record: KeyRecord, onInUse: () => void): Promise<void> {
-      const giveUpAt = performance.now() + 20_000;
+      const giveUpAt = performance.now() + 90_000;
       for (;;) {
         if (performance.now() > giveUpAt) {
-          unexpected.push({ key, status: 0, body: 'no 201 within 20 s' });
+          unexpected.push({ key, status: 0, body: 'no 201 within 90 s' });
           return;
         }
         const url = await current;
@@ -200,7 +176,7 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
     /** Keys a worker left to wait out a lease in the background; finished before the checks. */
     const parked: Promise<void>[] = [];
     const workers = Array.from({ length: WORKERS }, async () => {
-      while (performance.now() < killUntil) {
+      while (!phaseOver()) {
         const key = randomUUID();
         sequence += 1;
         const mode = sequence % 10;
@@ -332,139 +308,7 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
     // The run must have exercised what it is about (loose bounds: a loaded machine restarts slowly).
     expect(kills).toBeGreaterThanOrEqual(1);
     expect(report.keysRetriedAcrossAKill).toBeGreaterThanOrEqual(1);
-    expect(keys.size).toBeGreaterThanOrEqual(20);
+    expect(keys.size).toBeGreaterThanOrEqual(MIN_KEYS);
     expect(inUseWithoutRetryAfter).toBe(0);
-  }, 180_000);
-});
-
-/**
- * Two API processes, each running the sweeper every 50 ms, on one database: holds that expire together are
- * marked expired, and their seats returned, exactly once.
- */
-describe('the sweeper in two API processes at once', () => {
-  const EVENT_ID = 'sweep-race';
-  const PARTNER_ID = 'sweep-race-partner';
-  const HOLDS = 30;
-  const SEATS_PER_HOLD = 2;
-  const TOTAL_SEATS = HOLDS * SEATS_PER_HOLD;
-
-  let database: TestDatabase;
-  let servers: Server[] = [];
-  let urls: string[];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    const env = {
-      ...processEnv(database),
-      TICKETBOSS_SWEEP_INTERVAL_MS: '50',
-      // The sweeper says at debug level how many holds each round expired.
-      LOG_LEVEL: 'debug',
-    };
-    servers = [0, 1].map(() => startMain(env, {}));
-    urls = await Promise.all(servers.map(listening));
-  }, 180_000);
-  afterAll(async () => {
-    await stopAll(servers);
-    await database?.drop();
-  }, 180_000);
-
-  it('holds expiring together come back exactly once: seats, count and version', async () => {
-    const token = await createPartner(urls[0]!, PARTNER_ID);
-    await createEvent(urls[0]!, EVENT_ID, TOTAL_SEATS);
-    // Warm both processes (routes, pools), so that the holds below are all made well within their second.
-    for (const url of urls) await summaryOf(url, EVENT_ID, token);
-
-    const holds = await Promise.all(
-      Array.from({ length: HOLDS }, async (_, i) => {
-        const response = await call(urls[i % 2]!, `/v1/events/${EVENT_ID}/reservations`, token, {
-          method: 'POST',
-          body: JSON.stringify({ seats: SEATS_PER_HOLD, holdSeconds: 1 }),
-        });
-        expect(response.status).toBe(201);
-        return (await response.json()) as ReservationAnswer;
-      }),
-    );
-    const expiries = holds.map((hold) => Date.parse(hold.expiresAt!));
-    expect(holds.every((hold) => hold.status === 'held')).toBe(true);
-    const firstExpiry = Math.min(...expiries);
-    const lastExpiry = Math.max(...expiries);
-
-    const whileHeld = await summaryOf(urls[1]!, EVENT_ID, token);
-    // Only a summary read before the first expiry must show every hold; on a machine too loaded for that, the
-    // checks after expiry below still stand.
-    const marginMs = firstExpiry - Date.now();
-    if (marginMs > 0) {
-      expect(whileHeld).toMatchObject({ availableSeats: 0, heldSeats: TOTAL_SEATS, reservedSeats: 0 });
-    }
-
-    await sleep(Math.max(0, lastExpiry - Date.now()) + 20);
-    // True from the instant of expiry, whether or not a sweeper has marked the holds yet.
-    expect(await summaryOf(urls[0]!, EVENT_ID, token)).toMatchObject({
-      availableSeats: TOTAL_SEATS,
-      heldSeats: 0,
-      reservedSeats: 0,
-      reservationCount: 0,
-    });
-    const confirm = await call(urls[0]!, `/v1/reservations/${holds[0]!.reservationId}/confirm`, token, {
-      method: 'POST',
-    });
-    expect(confirm.status).toBe(410);
-    expect(await confirm.json()).toMatchObject({ code: 'HOLD_EXPIRED' });
-    const cancel = await call(urls[1]!, `/v1/reservations/${holds[1]!.reservationId}`, token, { method: 'DELETE' });
-    expect(cancel.status).toBe(410);
-    expect(await cancel.json()).toMatchObject({ code: 'HOLD_EXPIRED' });
-
-    // Both sweepers are at it every 50 ms: wait until every row is marked.
-    const deadline = Date.now() + 15_000;
-    let statuses: Record<string, number> = {};
-    for (;;) {
-      const rows = await database.db
-        .selectFrom('reservations')
-        .select('status')
-        .where('event_id', '=', EVENT_ID)
-        .execute();
-      statuses = {};
-      for (const { status } of rows) statuses[status] = (statuses[status] ?? 0) + 1;
-      if (statuses.expired === HOLDS || Date.now() > deadline) break;
-      await sleep(50);
-    }
-    expect(statuses).toEqual({ expired: HOLDS });
-    // Let any sweep round still in flight finish: it must find nothing left to expire.
-    await sleep(200);
-
-    const event = await database.db
-      .selectFrom('events')
-      .select(['available_seats', 'active_reservations', 'version'])
-      .where('event_id', '=', EVENT_ID)
-      .executeTakeFirstOrThrow();
-    // One version per hold made and one per hold expired: a hold expired twice would show here or in the seats.
-    expect({ ...event, version: Number(event.version) }).toEqual({
-      available_seats: TOTAL_SEATS,
-      active_reservations: 0,
-      version: HOLDS + HOLDS,
-    });
-    expect(await findInvariantBreaches(database.db)).toEqual([]);
-    expect(await summaryOf(urls[1]!, EVENT_ID, token)).toMatchObject({
-      availableSeats: TOTAL_SEATS,
-      heldSeats: 0,
-      version: HOLDS + HOLDS,
-    });
-
-    // What each process's sweeper says it expired (the log is written asynchronously): together, each hold once.
-    const sweptByEach = () =>
-      servers.map((server) =>
-        [...server.output().matchAll(/"holds":(\d+)[^\n]*expired holds marked/g)].reduce(
-          (total, match) => total + Number(match[1]),
-          0,
-        ),
-      );
-    const logDeadline = Date.now() + 10_000;
-    while (sweptByEach().reduce((a, b) => a + b, 0) < HOLDS && Date.now() < logDeadline) await sleep(50);
-    const sweptBy = sweptByEach();
-    console.log(
-      `[idempotency-processes] sweeper: holds expired by each process ${JSON.stringify(sweptBy)}, ` +
-        `summary read ${marginMs} ms before the first expiry`,
-    );
-    expect(sweptBy.reduce((a, b) => a + b, 0)).toBe(HOLDS);
-  }, 120_000);
+  }, 300_000);
 });

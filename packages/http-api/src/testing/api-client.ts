@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Server } from './main-process.js';
 
 /**
@@ -43,6 +44,41 @@ export async function createEvent(url: string, adminToken: string, eventId: stri
     body: JSON.stringify({ eventId, name: eventId, totalSeats, maxSeatsPerReservation: 10 }),
   });
   await expectCreated(response, `event ${eventId}`);
+}
+
+/** The calls a test makes as the admin of the API processes it starts with `adminToken`. */
+export function adminClient(adminToken: string) {
+  return {
+    /** apiProcessEnv with this admin token. */
+    env: (databaseUrl: string) => apiProcessEnv(databaseUrl, adminToken),
+    createPartner: (url: string, partnerId: string) => createPartner(url, adminToken, partnerId),
+    createEvent: (url: string, eventId: string, totalSeats: number) =>
+      createEvent(url, adminToken, eventId, totalSeats),
+  };
+}
+
+/** A reservation as the v1 routes answer it. */
+export interface ReservationAnswer {
+  readonly reservationId: string;
+  readonly partnerId: string;
+  readonly seats: number;
+  readonly status: string;
+  readonly expiresAt?: string;
+}
+
+export interface EventSummary {
+  readonly availableSeats: number;
+  readonly heldSeats: number;
+  readonly reservedSeats: number;
+  readonly reservationCount: number;
+  readonly version: number;
+}
+
+/** GET /v1/events/:eventId, which must answer 200. */
+export async function summaryOf(url: string, eventId: string, token: string): Promise<EventSummary> {
+  const response = await call(url, `/v1/events/${eventId}`, token);
+  expect(response.status).toBe(200);
+  return (await response.json()) as EventSummary;
 }
 
 const isRunning = (server: Server) => server.child.exitCode === null && server.child.signalCode === null;
