@@ -2,26 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { createPostgresIdempotencyStore } from '@ticketboss/adapters-postgres';
 import { createManualClock } from '@ticketboss/domain/testing';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from './idempotency.js';
-import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+import { TEST_ADMIN_TOKEN } from './testing/app-with-database.js';
+import { useApiKeyApp } from './testing/v1-api.js';
 
 /** Idempotency-Key on the routes that take one. The clock moves only when told (leases, retention). */
 const clock = createManualClock();
 const RETENTION_SECONDS = 3600;
-let t: AppWithDatabase;
+const t = useApiKeyApp({ clock, idempotencyRetentionSeconds: RETENTION_SECONDS });
 let acme: string;
 let other: string;
 
 beforeAll(async () => {
-  t = await createAppWithDatabase({ seedAuth: 'api-key', clock, idempotencyRetentionSeconds: RETENTION_SECONDS });
   acme = await t.createPartner('acme');
   other = await t.createPartner('other');
 });
-afterEach(async () => {
-  expect(await t.invariantBreaches()).toEqual([]);
-});
-afterAll(() => t.close());
 
 function post(url: string, token: string, payload: unknown, key?: string) {
   return t.app.inject({

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { apiKeyIssuer } from '../api-keys.js';
-import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './app-with-database.js';
+import {
+  createAppWithDatabase,
+  TEST_ADMIN_TOKEN,
+  type AppWithDatabase,
+  type AppWithDatabaseOptions,
+} from './app-with-database.js';
 
 /**
  * What the v1 route tests (v1-*.test.ts) share: one app on a fresh database with API keys, the requests they make
@@ -22,14 +27,14 @@ export function expectError(response: LightMyRequestResponse, status: number, co
 }
 
 /**
- * Registers the calling file's hooks: the app (TICKETBOSS_AUTH=api-key) starts before its tests, every test ends
- * with the stored invariant holding, and the app closes after them. The handle it returns reaches that app from
- * inside tests and hooks.
+ * Registers the calling file's hooks: the app (TICKETBOSS_AUTH=api-key, and any other `options`) starts before its
+ * tests, every test ends with the stored invariant holding, and the app closes after them. The handle it returns
+ * reaches that app from inside tests and hooks.
  */
-export function useApiKeyApp(): AppWithDatabase {
+export function useApiKeyApp(options: Omit<AppWithDatabaseOptions, 'seedAuth'> = {}): AppWithDatabase {
   let current: AppWithDatabase | undefined;
   beforeAll(async () => {
-    current = await createAppWithDatabase({ seedAuth: 'api-key' });
+    current = await createAppWithDatabase({ ...options, seedAuth: 'api-key' });
   });
   afterEach(async () => {
     expect(await started().invariantBreaches()).toEqual([]);
