@@ -14,7 +14,7 @@ describe('three API processes on one database', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     servers = [0, 1, 2].map(() => startMain({ DATABASE_URL: database.url }));
-    urls = await Promise.all(servers.map(listening));
+    urls = await Promise.all(servers.map((server) => listening(server)));
   });
   afterAll(async () => {
     for (const server of servers) server.child.kill('SIGTERM');

@@ -45,7 +45,7 @@ describe.skipIf(skip)('two API processes with REDIS_URL', { meta: { skipped } },
       TICKETBOSS_REDIS_TIMEOUT_MS: '5000',
     };
     servers = [0, 1].map(() => startMain(env, {}));
-    urls = await Promise.all(servers.map(listening));
+    urls = await Promise.all(servers.map((server) => listening(server)));
   });
   afterAll(async () => {
     for (const server of servers) server.child.kill('SIGTERM');

@@ -35,7 +35,7 @@ describe('the sweeper in two API processes at once', () => {
       LOG_LEVEL: 'debug',
     };
     servers = [0, 1].map(() => startMain(env, {}));
-    urls = await Promise.all(servers.map(listening));
+    urls = await Promise.all(servers.map((server) => listening(server)));
   }, 180_000);
   afterAll(async () => {
     await stopAll(servers);
