@@ -47,4 +47,4 @@ EXPOSE 3000
 # Liveness only (GET /health); there is no curl in the slim image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "packages/http-api/dist/main.js"]
+CMD ["node", "packages/http-api/dist/server/main.js"]

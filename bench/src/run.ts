@@ -28,7 +28,7 @@ import pg from 'pg';
 import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const mainPath = join(root, 'packages/http-api/src/main.ts');
+const mainPath = join(root, 'packages/http-api/src/server/main.ts');
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
 const churnSeconds = Number(process.env.BENCH_CHURN_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

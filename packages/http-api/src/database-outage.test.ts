@@ -6,12 +6,12 @@ import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256 } from './api-keys.js';
-import { buildApp } from './app.js';
-import { loadConfig } from './config.js';
-import { openDatabase, type OpenDatabase } from './database.js';
-import { createReadinessCheck } from './readiness.js';
-import { createServices } from './services.js';
+import { sha256 } from './server/api-keys.js';
+import { buildApp } from './server/app.js';
+import { loadConfig } from './server/config.js';
+import { openDatabase, type OpenDatabase } from './server/database.js';
+import { createReadinessCheck } from './server/readiness.js';
+import { createServices } from './server/services.js';
 import { startTcpProxy, type TcpProxy } from './testing/tcp-proxy.js';
 
 interface LogLine {

@@ -3,7 +3,7 @@ import { createPostgresIdempotencyStore } from '@ticketboss/adapters-postgres';
 import { createManualClock } from '@ticketboss/domain/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from './idempotency.js';
+import { canonicalJson } from './plugins/idempotency.js';
 import { TEST_ADMIN_TOKEN } from './testing/app-with-database.js';
 import { useApiKeyApp } from './testing/v1-api.js';
 

@@ -1,2 +1,2 @@
-export { buildApp, BODY_LIMIT_BYTES, type AppDeps } from './app.js';
-export { loadConfig, ConfigError, type Config } from './config.js';
+export { buildApp, BODY_LIMIT_BYTES, type AppDeps } from './server/app.js';
+export { loadConfig, ConfigError, type Config } from './server/config.js';

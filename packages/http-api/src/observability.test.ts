@@ -4,8 +4,8 @@ import type { EventSummary } from '@ticketboss/domain';
 import type { MigrationFile } from '@ticketboss/adapters-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '@ticketboss/domain/testing';
-import { createMetrics } from './metrics.js';
-import { createReadinessCheck, READINESS_REUSE_MS } from './readiness.js';
+import { createMetrics } from './plugins/metrics.js';
+import { createReadinessCheck, READINESS_REUSE_MS } from './server/readiness.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 
 let t: AppWithDatabase;

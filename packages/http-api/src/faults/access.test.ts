@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Access } from '../access.js';
+import type { Access } from '../plugins/access.js';
 import { recordScenario } from './report.js';
 import {
   adminOf,

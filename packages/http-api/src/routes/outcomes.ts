@@ -7,8 +7,8 @@ import {
   type RecordedAnswer,
   type ReserveSeatsOutcome,
 } from '@ticketboss/domain';
-import { apiErrors, invalidField, type ApiError } from '../errors.js';
-import { errorAnswer } from '../idempotency.js';
+import { apiErrors, invalidField, type ApiError } from '../plugins/errors.js';
+import { errorAnswer } from '../plugins/idempotency.js';
 
 /** The rule for `holdSeconds`, as the schema check and the use case both word it. */
 export const HOLD_SECONDS_MESSAGE = `holdSeconds must be a whole number from ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS}`;

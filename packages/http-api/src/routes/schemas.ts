@@ -1,7 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { EventSummary, Reservation, StoredApiKey } from '@ticketboss/domain';
-import { visiblePrefix } from '../api-keys.js';
-import { apiErrors, type ApiError, type ErrorBody } from '../errors.js';
+import { visiblePrefix } from '../server/api-keys.js';
+import { apiErrors, type ApiError, type ErrorBody } from '../plugins/errors.js';
 
 /**
  * An error answer in a route's schema: the shared ErrorBody (serialized as any error is), what the status means on

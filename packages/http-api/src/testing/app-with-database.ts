@@ -8,13 +8,13 @@ import {
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { DEFAULT_EVENT, type Clock } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { RateLimit } from '../access.js';
-import { sha256 } from '../api-keys.js';
-import { buildApp } from '../app.js';
-import { createMetrics } from '../metrics.js';
-import { createReadinessCheck } from '../readiness.js';
-import type { SeedAuth } from '../routes/reservations.js';
-import { createServices, type Services } from '../services.js';
+import type { RateLimit } from '../plugins/access.js';
+import { sha256 } from '../server/api-keys.js';
+import { buildApp } from '../server/app.js';
+import { createMetrics } from '../plugins/metrics.js';
+import { createReadinessCheck } from '../server/readiness.js';
+import type { SeedAuth } from '../routes/classic/reservations.js';
+import { createServices, type Services } from '../server/services.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-const mainPath = fileURLToPath(new URL('../main.ts', import.meta.url));
+const mainPath = fileURLToPath(new URL('../server/main.ts', import.meta.url));
 
 export interface Server {
   readonly child: ChildProcess;

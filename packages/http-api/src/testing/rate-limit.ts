@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../rate-limit.js';
+import type { RateLimitDecision } from '../plugins/rate-limit.js';
 
 /** A stand-in for a Fastify reply that records the headers set on it. */
 export function fakeReply(): { headers: Record<string, string>; header(name: string, value: string): unknown } {

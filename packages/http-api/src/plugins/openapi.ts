@@ -6,13 +6,13 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyContextConfig, FastifyInstance, FastifySchema } from 'fastify';
 import type { Access } from './access.js';
 import { apiErrors, type ApiError, type ErrorBody } from './errors.js';
-import { errorResponse } from './routes/schemas.js';
+import { errorResponse } from '../routes/schemas.js';
 import { docsSecurityHeaders } from './security-headers.js';
 
 const DOCS_PREFIX = '/docs';
 const OPENAPI_PATH = '/openapi.json';
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 

@@ -7,7 +7,7 @@ import { createTestDatabase, waitUntil, type TestDatabase } from '@ticketboss/ad
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listening, startMain, waitForOutput, type Server } from './testing/main-process.js';
+import { listening, startMain, waitForOutput, type Server } from '../testing/main-process.js';
 
 const running: Server[] = [];
 const cleanups: (() => Promise<void>)[] = [];

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listening, repositoryRoot, startMain, type Server } from './testing/main-process.js';
-import { createServices, type Services } from './services.js';
+import { listening, repositoryRoot, startMain, type Server } from '../testing/main-process.js';
+import { createServices, type Services } from '../server/services.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const TOKEN = /tb_[a-z0-9]{16}_[A-Za-z0-9_-]{43}/;

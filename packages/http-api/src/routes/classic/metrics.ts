@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../../plugins/metrics.js';
 
 /**
  * Prometheus text format, behind the admin token (scrape with `authorization: Bearer <token>`): one port to

@@ -12,8 +12,8 @@ import {
   type Reservation,
   type ReservationService,
 } from '@ticketboss/domain';
-import { partnerOf } from '../access.js';
-import { apiErrors, invalidField, sendError } from '../errors.js';
+import { partnerOf } from '../../plugins/access.js';
+import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
 import {
   answerIdempotently,
   errorAnswer,
@@ -22,8 +22,8 @@ import {
   replayable,
   jsonResponse,
   sendStored,
-} from '../idempotency.js';
-import { cancelErrorFor, HOLD_SECONDS_MESSAGE, reserveAttempt } from './outcomes.js';
+} from '../../plugins/idempotency.js';
+import { cancelErrorFor, HOLD_SECONDS_MESSAGE, reserveAttempt } from '../outcomes.js';
 import {
   contendedResponse,
   decodeCursor,
@@ -38,7 +38,7 @@ import {
   ReservationBody,
   reservationBody,
   reserveConflictResponse,
-} from './schemas.js';
+} from '../schemas.js';
 
 const messages = {
   status: `status must be one of ${RESERVATION_STATUSES.join(', ')}`,

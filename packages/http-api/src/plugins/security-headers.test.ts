@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryRateLimiter } from './rate-limit.js';
-import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from '../testing/app-with-database.js';
 
 /** A rate limit whose clock never moves, so that a key's fourth request is refused. */
 const policy = { perSecond: 1, burst: 3 };

@@ -12,7 +12,7 @@ import {
 } from '@ticketboss/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { apiErrors, CONTENDED_RETRY_AFTER_SECONDS, type ApiError } from './errors.js';
-import { errorResponse } from './routes/schemas.js';
+import { errorResponse } from '../routes/schemas.js';
 
 /** The Idempotency-Key request header, for the routes that take it (and the OpenAPI document). */
 export const IdempotencyKeyHeader = Type.Object({

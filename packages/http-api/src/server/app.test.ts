@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
+import { createAppWithDatabase, type AppWithDatabase } from '../testing/app-with-database.js';
 
 let t: AppWithDatabase;
 

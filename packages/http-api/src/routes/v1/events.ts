@@ -10,7 +10,7 @@ import {
   type EventSummary,
 } from '@ticketboss/domain';
 import type { FastifyReply } from 'fastify';
-import { apiErrors, invalidField, sendError } from '../errors.js';
+import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
 import {
   decodeCursor,
   described,
@@ -23,7 +23,7 @@ import {
   pageQueryMessages,
   pageSize,
   missingField,
-} from './schemas.js';
+} from '../schemas.js';
 
 const messages = {
   eventId: 'eventId must be 1 to 64 lowercase letters, digits or "-", starting with a letter or digit',

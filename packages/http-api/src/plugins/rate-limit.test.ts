@@ -5,7 +5,7 @@ import {
   type RateLimitDecision,
   type RateLimitPolicy,
 } from './rate-limit.js';
-import { allowed, fakeReply } from './testing/rate-limit.js';
+import { allowed, fakeReply } from '../testing/rate-limit.js';
 
 function manualClock(startMs = Date.UTC(2026, 0, 1)): { now: () => number; advance: (ms: number) => void } {
   let nowMs = startMs;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, SETTINGS } from './config.js';
-import { repositoryRoot } from './testing/main-process.js';
+import { repositoryRoot } from '../testing/main-process.js';
 
 describe('loadConfig', () => {
   it('defaults to API keys on the classic routes, 50 requests/s with bursts of 100, no admin token, no Redis', () => {

@@ -3,11 +3,11 @@
  * writes nothing and exits 1 when that file differs from what the code generates (CI runs it), 0 when it is current.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { generateOpenApiDocument } from './openapi-document.js';
+import { generateOpenApiDocument } from '../plugins/openapi-document.js';
 
 const FILE = 'openapi.json';
 // The repository root, from src/ as from dist/.
-const target = new URL(`../../../${FILE}`, import.meta.url);
+const target = new URL(`../../../../${FILE}`, import.meta.url);
 
 /** 1-based number of the first line where two texts differ. */
 function firstDifference(a: string, b: string): number {

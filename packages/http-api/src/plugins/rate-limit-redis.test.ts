@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setRateLimitHeaders } from './rate-limit.js';
 import { createRedisRateLimiter } from './rate-limit-redis.js';
-import { allowed, fakeReply } from './testing/rate-limit.js';
+import { allowed, fakeReply } from '../testing/rate-limit.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_REQUIRED = process.env.TEST_REDIS_URL !== undefined;

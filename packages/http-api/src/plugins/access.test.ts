@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '@ticketboss/adapters-postgres/testing';
 import { createMemoryRateLimiter } from './rate-limit.js';
-import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from '../testing/app-with-database.js';
 
 /** Access control under a rate limit whose clock never moves: a bucket, once empty, stays empty. */
 const policy = { perSecond: 1, burst: 5 };

@@ -25,11 +25,11 @@ import {
   type StoredApiKey,
 } from '@ticketboss/domain';
 import pino, { type Logger } from 'pino';
-import { visiblePrefix } from './api-keys.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase, prepareSchema, type OpenDatabase } from './database.js';
-import { apiKeyBody, eventSummaryBody } from './routes/schemas.js';
-import { createServices, unrefTimers, type Services } from './services.js';
+import { visiblePrefix } from '../server/api-keys.js';
+import { ConfigError, loadConfig, type Config } from '../server/config.js';
+import { openDatabase, prepareSchema, type OpenDatabase } from '../server/database.js';
+import { apiKeyBody, eventSummaryBody } from '../routes/schemas.js';
+import { createServices, unrefTimers, type Services } from '../server/services.js';
 
 /** 64 is EX_USAGE (sysexits.h): the command line itself is wrong. */
 const EXIT = { ok: 0, failed: 1, breaches: 2, usage: 64 } as const;

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { ReadinessCheck } from '../readiness.js';
+import type { ReadinessCheck } from '../../server/readiness.js';
 
 const Health = Type.Object({
   status: Type.Literal('ok'),

@@ -1,6 +1,6 @@
 import type { PartnerPrincipal, PartnerService } from '@ticketboss/domain';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isAdminToken } from './api-keys.js';
+import { isAdminToken } from '../server/api-keys.js';
 import { apiErrors, sendError } from './errors.js';
 import { setRateLimitHeaders, type RateLimiter, type RateLimitPolicy } from './rate-limit.js';
 

@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from './metrics.js';
-import { metricsRoutes } from './routes/metrics.js';
+import { metricsRoutes } from '../routes/classic/metrics.js';
 
 /** The /metrics route alone (no access check: that is the app's), on metrics whose events read fails when told. */
 async function scrapedApp() {

@@ -1,6 +1,6 @@
 import { DEFAULT_EVENT } from '@ticketboss/domain';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppDeps } from './app.js';
+import { buildApp, type AppDeps } from '../server/app.js';
 import { createMetrics } from './metrics.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { MAX_PARTNER_NAME_LENGTH, PARTNER_ID_PATTERN, type PartnerService } from '@ticketboss/domain';
-import { apiErrors, invalidField, sendError } from '../errors.js';
-import { ApiKeyBody, apiKeyBody, apiKeyExample, described, errorResponse, missingField } from './schemas.js';
+import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
+import { ApiKeyBody, apiKeyBody, apiKeyExample, described, errorResponse, missingField } from '../schemas.js';
 
 const messages = {
   partnerId: 'partnerId must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',

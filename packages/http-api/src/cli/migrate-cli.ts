@@ -4,8 +4,8 @@
  */
 import { findPendingMigrations, readMigrations } from '@ticketboss/adapters-postgres';
 import pino from 'pino';
-import { ConfigError, loadConfig } from './config.js';
-import { openDatabase, prepareSchema } from './database.js';
+import { ConfigError, loadConfig } from '../server/config.js';
+import { openDatabase, prepareSchema } from '../server/database.js';
 
 const statusOnly = process.argv.includes('--status');
 let config;

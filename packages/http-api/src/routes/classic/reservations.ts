@@ -7,15 +7,15 @@ import {
   type Idempotency,
   type ReservationService,
 } from '@ticketboss/domain';
-import { apiErrors, invalidField, sendError } from '../errors.js';
+import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
 import {
   answerIdempotently,
   IdempotencyKeyHeader,
   jsonResponse,
   keyReusedResponse,
   replayable,
-} from '../idempotency.js';
-import { cancelErrorFor, reserveAttempt } from './outcomes.js';
+} from '../../plugins/idempotency.js';
+import { cancelErrorFor, reserveAttempt } from '../outcomes.js';
 import {
   contendedResponse,
   described,
@@ -24,7 +24,7 @@ import {
   eventSummaryBody,
   missingField,
   reserveConflictResponse,
-} from './schemas.js';
+} from '../schemas.js';
 
 /** `api-key`: POST and DELETE need a partner's key (the default). `none`: the classic routes' open behaviour. */
 export type SeedAuth = 'api-key' | 'none';
