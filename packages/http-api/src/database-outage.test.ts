@@ -42,7 +42,7 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  // Wired as main.ts wires it: the requests' pool from openDatabase (which logs outages), /ready on its own.
+  // Wired as start.ts wires it: the requests' pool from openDatabase (which logs outages), /ready on its own.
   opened = await openDatabase(loadConfig({ DATABASE_URL: proxied.toString(), TICKETBOSS_MAX_WAIT_MS: '2000' }), logger);
   await ensureEvent(opened.db, DEFAULT_EVENT);
   readinessDb = createDatabase({ connectionString: proxied.toString(), poolSize: 1, connectTimeoutMs: 1000 });

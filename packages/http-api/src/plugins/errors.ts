@@ -187,7 +187,7 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     return sendError(reply, apiErrors.contended);
   }
   if (error instanceof StoreUnavailable) {
-    // The outage itself is logged once, when it starts and when it ends (main.ts), not once per request.
+    // The outage itself is logged once, when it starts and when it ends (server/database.ts), not once per request.
     request.log.debug({ err: error }, 'database unavailable');
     return sendError(reply, apiErrors.databaseUnavailable);
   }

@@ -45,7 +45,7 @@ const alwaysReady: ReadinessCheck = async () => ({ ready: true, checks: { databa
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Builds the HTTP API without listening, so tests can `inject()` and main.ts can `listen()`. */
+/** Builds the HTTP API without listening, so tests can `inject()` and start.ts can `listen()`. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { metrics } = deps;
   const logController = new OneLinePerRequest();

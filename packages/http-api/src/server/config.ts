@@ -136,3 +136,14 @@ export function loadConfig(env: Env): Config {
   const entries = Object.entries(SETTINGS).map(([key, setting]) => [key, (setting as Setting<unknown>).read(env)]);
   return Object.fromEntries(entries) as Config;
 }
+
+/** For the server's entry: a bad value is one line on stderr naming the variable, and exit 1. */
+export function loadConfigOrExit(env: Env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`ticketboss: ${error.message}\n`);
+    process.exit(1);
+  }
+}

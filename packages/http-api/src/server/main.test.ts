@@ -181,6 +181,21 @@ describe('start-up with DATABASE_URL', () => {
 });
 
 describe('start-up with no DATABASE_URL (embedded PostgreSQL)', () => {
+  it('with PORT in use, says so in one line before anything is created', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-main-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const occupant = createServer();
+    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => occupant.close(() => resolve())));
+    const { port } = occupant.address() as AddressInfo;
+
+    const server = run({ TICKETBOSS_DATA_DIR: dataDir, PORT: String(port) });
+    expect(await server.exited).toBe(1);
+    expect(server.output()).toBe(`ticketboss: PORT ${port} is in use by another process; stop it or set PORT\n`);
+    expect(existsSync(join(dataDir, 'admin-token'))).toBe(false);
+    expect(existsSync(join(dataDir, 'pgdata'))).toBe(false);
+  });
+
   it('a signal during start-up, or a second one during shutdown, exits at once and stops its PostgreSQL', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-main-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));

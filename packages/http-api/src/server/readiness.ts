@@ -34,7 +34,7 @@ export interface ReadinessReuse {
  * Ready when the database answers within `timeoutMs`, every migration this build knows is applied (with the
  * checksum it has) and none it does not know is: the same conditions start-up insists on, checked again on probes,
  * since a database can go away, or be migrated ahead of or behind this process, while it runs. Give it a
- * connection of its own (a pool of one, see main.ts): on the requests' pool, a pool busy with traffic would look
+ * connection of its own (a pool of one, see start.ts): on the requests' pool, a pool busy with traffic would look
  * like a dead database. Probes that arrive while a check runs share it, and a report answers the probes of the
  * next `reuseMs` after its check began: /ready is open to anyone, and a flood of it must not become a flood of
  * database checks (nor be refused: a load balancer probing from behind the same address as the flood would take

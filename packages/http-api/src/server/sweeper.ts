@@ -40,7 +40,7 @@ export function startSweeper(deps: {
       const purged = await idempotency.purge();
       if (purged > 0) logger.debug({ keys: purged }, 'purged Idempotency-Key answers past their retention');
     } catch (err) {
-      // A database outage is logged once, where it starts (main.ts), not once a round for as long as it lasts.
+      // A database outage is logged once, where it starts (database.ts), not once a round for as long as it lasts.
       if (err instanceof StoreUnavailable) logger.debug({ err }, 'sweep failed: database unavailable');
       else logger.warn({ err }, 'sweep failed; the next round will try again');
     }

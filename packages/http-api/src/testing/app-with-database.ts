@@ -45,7 +45,7 @@ export interface AppWithDatabaseOptions {
   readonly idempotencyRetentionSeconds?: number;
 }
 
-/** The real app on a fresh, migrated and seeded database, wired as main.ts wires it. */
+/** The real app on a fresh, migrated and seeded database, wired as start.ts wires it. */
 export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}): Promise<AppWithDatabase> {
   const ownsDatabase = !options.database;
   const database = options.database ?? (await createTestDatabase({ lockTimeoutMs: options.lockTimeoutMs }));
