@@ -56,8 +56,38 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
-  const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+  const app = createFastify(deps.logger, logController, observe);
+  installRequestHooks(app);
+  installAccessControl(app, {
+    partners: deps.partners,
+    adminTokenHash: deps.adminTokenHash,
+    rateLimit: deps.rateLimit,
+  });
+  registerOpenApi(app);
+
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => observe(request, reply));
+    void app.register(metricsRoutes, { metrics });
+  }
+  void app.register(healthRoutes, { readiness: deps.readiness ?? alwaysReady });
+  void app.register(seedReservationRoutes, {
+    reservations: deps.reservations,
+    eventId: deps.defaultEventId,
+    auth: deps.seedAuth,
+    idempotency: deps.idempotency,
+  });
+  void app.register(partnerRoutes, { partners: deps.partners });
+  void app.register(eventRoutes, { events: deps.events });
+  void app.register(v1ReservationRoutes, { reservations: deps.reservations, idempotency: deps.idempotency });
+  return app;
+}
+
+type Observe = (request: FastifyRequest, reply: FastifyReply) => void;
+
+/** Fastify with the request ids, body limits, parsing rules and error paths every answer relies on. */
+function createFastify(logger: FastifyBaseLogger | undefined, logController: OneLinePerRequest, observe: Observe) {
+  return Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
     logController,
     bodyLimit: BODY_LIMIT_BYTES,
     // Any id that fits in a request line reaches its route (and is answered "not found" there), not the 404 of
@@ -95,7 +125,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+}
 
+/** Security headers, JSON only, X-Request-Id and Host, keep-alive ended while closing, and the error handlers. */
+function installRequestHooks(app: FastifyInstance): void {
   // First, so that its headers are on every answer a hook gives too (refusals by access control, 429s).
   void app.register(helmet, apiSecurityHeaders);
   // JSON only: without this, Fastify would parse text/plain bodies into strings.
@@ -118,26 +151,4 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
-  installAccessControl(app, {
-    partners: deps.partners,
-    adminTokenHash: deps.adminTokenHash,
-    rateLimit: deps.rateLimit,
-  });
-  registerOpenApi(app);
-
-  if (metrics) {
-    app.addHook('onResponse', async (request, reply) => observe(request, reply));
-    void app.register(metricsRoutes, { metrics });
-  }
-  void app.register(healthRoutes, { readiness: deps.readiness ?? alwaysReady });
-  void app.register(seedReservationRoutes, {
-    reservations: deps.reservations,
-    eventId: deps.defaultEventId,
-    auth: deps.seedAuth,
-    idempotency: deps.idempotency,
-  });
-  void app.register(partnerRoutes, { partners: deps.partners });
-  void app.register(eventRoutes, { events: deps.events });
-  void app.register(v1ReservationRoutes, { reservations: deps.reservations, idempotency: deps.idempotency });
-  return app;
 }
