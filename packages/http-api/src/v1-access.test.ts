@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryRateLimiter } from './rate-limit.js';
+import { createMemoryRateLimiter } from './plugins/rate-limit.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
 import { admin, bearer, expectError, uniqueId, useApiKeyApp, UUID, v1Calls } from './testing/v1-api.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { apiKeyIssuer } from '../api-keys.js';
+import { apiKeyIssuer } from '../server/api-keys.js';
 import {
   createAppWithDatabase,
   TEST_ADMIN_TOKEN,
