@@ -1,3 +1,4 @@
+import { waitUntil } from '@ticketboss/adapters-postgres/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   allExited,
@@ -9,7 +10,6 @@ import {
   sleep,
   startApi,
   startOwnedPostgres,
-  waitFor,
   type Resources,
 } from './harness.js';
 import { checkLedger } from './ledger.js';
@@ -90,10 +90,10 @@ describe('fault 2: PostgreSQL stopped for 5 s under load', () => {
         30_000,
         allExited(() => [api]),
       );
-      await waitFor(
-        '/ready to answer 200 again',
+      await waitUntil(
         () => probes.some((p) => p.sentAt > startedAt && p.status === 200),
-        30_000,
+        '/ready to answer 200 again',
+        { timeoutMs: 30_000 },
       );
     });
     probing = false;

@@ -1,3 +1,4 @@
+import { waitUntil } from '@ticketboss/adapters-postgres/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   cleanUp,
@@ -8,7 +9,6 @@ import {
   sleep,
   startApi,
   startOwnedPostgres,
-  waitFor,
   type Resources,
 } from './harness.js';
 import { checkLedger } from './ledger.js';
@@ -72,7 +72,9 @@ describe('fault 4: an event row locked for 10 s under load', () => {
       } finally {
         await locker.end();
       }
-      await waitFor('the locked event to be served again', () => servedAfterLock().length > 0, 30_000);
+      await waitUntil(() => servedAfterLock().length > 0, 'the locked event to be served again', {
+        timeoutMs: 30_000,
+      });
     });
     expect(exitedProcesses([api])).toEqual([]);
     if (failure) throw failure;

@@ -26,20 +26,6 @@ export const HARNESS_APPLICATION_NAME = 'ticketboss-faults-harness';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Waits until `condition` holds, checking every `everyMs`; throws `what` past the deadline. */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  everyMs = 50,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 export interface OwnedPostgres {
   /** For the API processes: the same URL (port included) across stop() and start(). */
   readonly url: string;

@@ -6,7 +6,8 @@
  * database.
  */
 import { randomUUID } from 'node:crypto';
-import { waitFor, sleep, figure, type Partner } from './harness.js';
+import { waitUntil } from '@ticketboss/adapters-postgres/testing';
+import { sleep, figure, type Partner } from './harness.js';
 
 export type Op = 'reserve' | 'hold' | 'confirm' | 'cancel';
 
@@ -305,7 +306,7 @@ export function startLoad(options: LoadOptions): Load {
         return successes >= target;
       };
       await Promise.race([
-        waitFor(`${count} more 2xx answers`, served, timeoutMs),
+        waitUntil(served, `${count} more 2xx answers`, { timeoutMs, everyMs: 50 }),
         done.then(() => {
           throw new Error('the clients stopped');
         }),

@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDatabase, startEmbeddedPostgres, type DatabaseHandle } from '@ticketboss/adapters-postgres';
-import { listening, repositoryRoot, startMain, type Server } from '../testing/main-process.js';
+import type { DatabaseHandle } from '@ticketboss/adapters-postgres';
+import { repositoryRoot, type Server } from '../testing/main-process.js';
+import { cleanUp, startApi, startOwnedPostgres, type Resources } from './harness.js';
 
 /** One API process on a PostgreSQL of its own, as the route scenarios (fuzz, access matrix) run it. */
 export interface ApiOnOwnDatabase {
@@ -56,34 +56,18 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
 }
 
 /**
- * Starts an embedded PostgreSQL (throw-away: no fsync, a temporary folder, a free port) and main.ts on it with
- * the given environment on top of the defaults (API keys, the default rate limit). Everything started is
- * stopped again if a later step fails.
+ * One API process on a PostgreSQL of its own (the harness's), with the production defaults (API keys, the
+ * default rate limit) and the given environment on top. Everything started is stopped again if a later step
+ * fails.
  */
 export async function startApiOnOwnDatabase(env: Record<string, string>): Promise<ApiOnOwnDatabase> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-faults-routes-'));
-  const steps: Array<() => Promise<unknown>> = [() => rm(dataDir, { recursive: true, force: true })];
-  const stop = async () => {
-    // Last started, first stopped; every step runs even if one before it failed.
-    const errors: unknown[] = [];
-    for (const step of steps.splice(0).reverse()) await step().catch((error: unknown) => errors.push(error));
-    if (errors.length > 0) throw new AggregateError(errors, 'stopping the API and its database failed');
-  };
+  const resources: Resources = {};
+  const stop = () => cleanUp(resources);
   try {
-    const postgres = await startEmbeddedPostgres({ dataDir, port: 0, durable: false });
-    steps.push(() => postgres.stop());
-    const server = startMain(
-      { DATABASE_URL: postgres.connectionString, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-      {},
-    );
-    steps.push(async () => {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
-      await server.exited;
-    });
-    const url = await listening(server);
-    const db = createDatabase({ connectionString: postgres.connectionString, poolSize: 2 });
-    steps.push(() => db.destroy());
-    return { url, server, db, databaseUrl: postgres.connectionString, stop };
+    const postgres = (resources.postgres = await startOwnedPostgres());
+    // The harness's start has no rate limit; these scenarios get the production default unless `env` says.
+    const api = await startApi(postgres, { TICKETBOSS_RATE_LIMIT_PER_SECOND: '', ...env });
+    return { url: api.url, server: api.server, db: postgres.db, databaseUrl: postgres.url, stop };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
