@@ -186,9 +186,9 @@ describe('coalescer', () => {
 
   it('a client sending one request after another commits without a read first, as before queues were forgotten', async () => {
     const { repository, coalescer } = setup();
-    const findEvent = vi.spyOn(repository, 'findEvent');
+    const read = vi.spyOn(repository, 'findSeatPool');
     for (let i = 0; i < 5; i += 1) expect((await coalescer.reserve(reservation(1), FAR)).kind).toBe('reserved');
-    expect(findEvent).toHaveBeenCalledTimes(1);
+    expect(read).toHaveBeenCalledTimes(1);
     await until(() => coalescer.stats().queuedEvents === 0);
   });
 
@@ -200,11 +200,11 @@ describe('coalescer', () => {
     const coalescer = createCoalescer({ repository, clock: { now: () => new Date() } });
     for (const id of ids) expect((await coalescer.reserve(reservation(1, id), FAR)).kind).toBe('reserved');
     await until(() => coalescer.stats().queuedEvents === 0); // every queue forgotten, its state remembered or not
-    const findEvent = vi.spyOn(repository, 'findEvent');
+    const read = vi.spyOn(repository, 'findSeatPool');
     await coalescer.reserve(reservation(1, ids.at(-1)), FAR); // the most recent: remembered
-    expect(findEvent).toHaveBeenCalledTimes(0);
+    expect(read).toHaveBeenCalledTimes(0);
     await coalescer.reserve(reservation(1, ids[0]), FAR); // the least recent: forgotten, read again
-    expect(findEvent).toHaveBeenCalledTimes(1);
+    expect(read).toHaveBeenCalledTimes(1);
   });
 
   it('when a commit fails, its requests fail and the next batch goes on', async () => {
@@ -257,14 +257,15 @@ describe('coalescer, when the database misbehaves', () => {
     const repository = createInMemoryEventRepository([
       { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 },
     ]);
-    const original = repository.findEvent.bind(repository);
+    const original = repository.findSeatPool.bind(repository);
     let failures = 2;
-    repository.findEvent = async (eventId) => {
+    repository.findSeatPool = async (eventId, choice) => {
       if (failures-- > 0) throw new TransientFailure('lock timeout');
-      return original(eventId);
+      return original(eventId, choice);
     };
     const coalescer = createCoalescer({ repository, clock: { now: () => new Date() } });
     expect((await coalescer.reserve(reservation(3), FAR)).kind).toBe('reserved');
+    expect(failures).toBe(-1);
   });
 
   it('changes a reservation once per commit: a second confirm, or a cancel after a confirm, waits for the next', async () => {

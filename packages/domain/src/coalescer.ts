@@ -1,26 +1,15 @@
+import { takeBatch, type Waiting } from './coalescer-batch.js';
 import {
-  dropPastDeadline,
-  dropTooLarge,
-  planChanges,
-  recordedChanges,
-  seatChangesOf,
-  settleAll,
-  settleEventMissing,
-  settleGone,
-  takeBatch,
-  type Waiting,
-} from './coalescer-batch.js';
-import type { Event } from './event.js';
-import {
-  TransientFailure,
-  type Clock,
-  type CommitResult,
-  type EventRepository,
-  type IdempotencyClaim,
-  type RecordedAnswer,
-  type Timers,
-} from './ports.js';
+  createBatchDecider,
+  newPoolMemory,
+  type CommitObserver,
+  type DecideCounters,
+  type PoolMemory,
+} from './coalescer-decide.js';
+import type { Clock, EventRepository, IdempotencyClaim, RecordedAnswer, Timers } from './ports.js';
 import type { Reservation } from './reservation.js';
+
+export type { CommitObserver } from './coalescer-decide.js';
 
 export type ReserveDecision =
   | { readonly kind: 'reserved'; readonly reservation: Reservation }
@@ -71,12 +60,8 @@ export const REMEMBERED_EVENTS = 1024;
 interface EventQueue {
   waiting: Waiting[];
   committing: boolean;
-  /**
-   * The event as our last commit left it, to plan the next batch without a read; may be stale if another process
-   * has written since (the version guard catches that). Forgotten with the queue: a busy event's queue is rarely
-   * idle, and an idle one reads once on its next request.
-   */
-  lastKnown: Event | undefined;
+  /** The event's pool and its last known state (see PoolMemory), kept while the event is remembered. */
+  memory: PoolMemory;
 }
 
 export interface CoalescerStats {
@@ -84,14 +69,12 @@ export interface CoalescerStats {
   readonly changesCommitted: number;
   readonly versionConflicts: number;
   readonly largestBatch: number;
+  /** Rebalances of an event's seat pools, asked for when a pool could not cover a reservation. */
+  readonly rebalances: number;
+  /** Moves to another pool after repeated conflicts with another process on the same one. */
+  readonly poolMoves: number;
   /** Events with requests waiting or a commit in flight right now. */
   readonly queuedEvents: number;
-}
-
-/** Told of every commit as it happens, for metrics (batch sizes); must not throw. */
-export interface CommitObserver {
-  committed(changes: number): void;
-  conflicted(): void;
 }
 
 export interface Coalescer {
@@ -112,9 +95,10 @@ export interface Coalescer {
  * Coalesces changes per event: while one commit for an event is in flight, the changes that arrive wait, and the
  * next commit takes all of them at once. There is no timer: a batch is exactly what queued up during the
  * previous commit, so an idle event commits a lone request at once. Each batch is planned by `planBatch` on the
- * event's state and applied by one version-guarded commit; a version conflict (another process wrote) re-reads
- * and re-plans, so a refusal is only ever decided on seats that were current when it was made. Per process; the
- * version guard keeps processes consistent with each other.
+ * process's seat pool of the event and applied by one commit guarded by that pool's version (see
+ * coalescer-decide.ts): processes on different pools do not invalidate each other, a version conflict re-reads and
+ * re-plans, and a refusal is only ever decided on all the event's seats at one instant. Per process; the version
+ * guards keep processes consistent with each other.
  */
 export function createCoalescer(deps: {
   repository: EventRepository;
@@ -129,18 +113,23 @@ export function createCoalescer(deps: {
    * client that sends one request after another finds its event here and commits without a read first, as it
    * did while queues lived forever. Only events that exist get here, so unknown ids cannot grow it.
    */
-  const remembered = new Map<string, Event>();
+  const remembered = new Map<string, PoolMemory>();
   /** Wakes a request still queued at its deadline (behind a commit that hangs), to answer it `contended`. */
   const deadlineTimers = new Map<Waiting, () => void>();
-  let commits = 0;
-  let changesCommitted = 0;
-  let versionConflicts = 0;
-  let largestBatch = 0;
+  const counters: DecideCounters = {
+    commits: 0,
+    changesCommitted: 0,
+    versionConflicts: 0,
+    largestBatch: 0,
+    rebalances: 0,
+    poolMoves: 0,
+  };
+  const decide = createBatchDecider({ repository, clock, observer, counters });
 
   function enqueue(eventId: string, waiting: Waiting): void {
     let queue = queues.get(eventId);
     if (!queue) {
-      queue = { waiting: [], committing: false, lastKnown: remembered.get(eventId) };
+      queue = { waiting: [], committing: false, memory: remembered.get(eventId) ?? newPoolMemory() };
       remembered.delete(eventId);
       queues.set(eventId, queue);
     }
@@ -172,11 +161,11 @@ export function createCoalescer(deps: {
         deadlineTimers.delete(waiting);
       }
       try {
-        await decide(eventId, queue, batch);
+        await decide(eventId, queue.memory, batch);
       } catch (error) {
         // A failed commit applied nothing, unless its answer was lost and the database could not say (the
         // adapter checks when it can); either way its requests fail with the error, and the next batch goes on.
-        queue.lastKnown = undefined;
+        queue.memory.lastKnown = undefined;
         for (const waiting of batch) waiting.fail(error);
       }
     }
@@ -184,96 +173,10 @@ export function createCoalescer(deps: {
     // Drained and idle: nothing waits in it, and no deadline timer refers to it (each is cleared when its request
     // is taken into a batch). The next request for this event starts a new queue.
     queues.delete(eventId);
-    if (queue.lastKnown) {
-      remembered.set(eventId, queue.lastKnown);
+    if (queue.memory.pool !== undefined) {
+      remembered.set(eventId, queue.memory);
       if (remembered.size > REMEMBERED_EVENTS) remembered.delete(remembered.keys().next().value!);
     }
-  }
-
-  /**
-   * Decides a batch: plans it on the event's state, commits it, and answers each request; re-plans on a version
-   * conflict (and on changes no longer possible, once those are answered) until every request is answered.
-   */
-  async function decide(eventId: string, queue: EventQueue, batch: Waiting[]): Promise<void> {
-    let pending = batch;
-    let state = queue.lastKnown;
-    let fresh = false;
-    for (;;) {
-      pending = dropPastDeadline(pending, clock.now().getTime());
-      if (pending.length === 0) return;
-      if (!state) {
-        const read = await readEvent(eventId);
-        if (read === 'retry') continue; // nothing read; try again, or answer `contended` once past the deadline
-        if (!read) return settleEventMissing(pending, eventId);
-        state = read;
-        fresh = true;
-      }
-      // Fixed when the event is created: any read of it will do.
-      pending = dropTooLarge(pending, state.maxSeatsPerReservation);
-      if (pending.length === 0) return;
-      const { decisions, accepted, refusing, sweeping } = planChanges(pending, state.availableSeats);
-      // Refuse, and sweep, only on a fresh read: seats may have come back through another process, or through
-      // holds that expired since the state we hold was read.
-      if ((refusing || sweeping) && !fresh) {
-        state = undefined;
-        continue;
-      }
-      // Each change as this commit records it: a hold's time runs from now, however long it queued.
-      const final = recordedChanges(accepted, clock.now().getTime());
-      if (accepted.length === 0 && !(sweeping && state.expiredHolds > 0)) {
-        return settleAll(pending, decisions, { availableSeats: state.availableSeats, expired: [], final });
-      }
-      const result = await commit(state, accepted, final);
-      switch (result.kind) {
-        case 'committed':
-          queue.lastKnown = result.event;
-          return settleAll(pending, decisions, {
-            availableSeats: result.event.availableSeats,
-            expired: result.expired,
-            final,
-          });
-        case 'version_conflict':
-          // Re-plan on what the failed commit saw, if it saw something newer; it is not a fresh read.
-          state = queue.lastKnown =
-            result.current && result.current.version !== state.version ? result.current : undefined;
-          fresh = false;
-          continue;
-        case 'not_active':
-        case 'claim_lost':
-          pending = settleGone(pending, result);
-          if (result.kind === 'not_active') state = queue.lastKnown = undefined;
-          continue;
-      }
-    }
-  }
-
-  /** The event as it is now; `retry` after a transient failure, which read nothing. */
-  async function readEvent(eventId: string): Promise<Event | undefined | 'retry'> {
-    try {
-      return await repository.findEvent(eventId);
-    } catch (error) {
-      if (!(error instanceof TransientFailure)) throw error;
-      return 'retry';
-    }
-  }
-
-  /** One version-guarded commit of the accepted changes, counted. */
-  async function commit(
-    state: Event,
-    accepted: readonly Waiting[],
-    final: ReadonlyMap<Waiting, Reservation>,
-  ): Promise<CommitResult> {
-    largestBatch = Math.max(largestBatch, accepted.length);
-    const result = await repository.commitChanges(state, seatChangesOf(accepted, final));
-    if (result.kind === 'version_conflict') {
-      versionConflicts += 1;
-      observer?.conflicted();
-    } else if (result.kind === 'committed') {
-      commits += 1;
-      changesCommitted += accepted.length;
-      observer?.committed(accepted.length);
-    }
-    return result;
   }
 
   return {
@@ -295,6 +198,6 @@ export function createCoalescer(deps: {
     sweep(eventId, deadline) {
       return new Promise((settle, fail) => enqueue(eventId, { kind: 'sweep', deadline, settle, fail }));
     },
-    stats: () => ({ commits, changesCommitted, versionConflicts, largestBatch, queuedEvents: queues.size }),
+    stats: () => ({ ...counters, queuedEvents: queues.size }),
   };
 }

@@ -3,6 +3,7 @@ export * from './reservation.js';
 export * from './ports.js';
 export * from './reservation-service.js';
 export * from './plan-batch.js';
+export * from './seat-pool.js';
 export * from './coalescer.js';
 export * from './recent-reservations.js';
 export * from './partner.js';

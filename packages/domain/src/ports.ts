@@ -1,10 +1,15 @@
 import type { Event, EventChanges, EventDefinition, EventSummary } from './event.js';
 import type { Partner, StoredApiKey } from './partner.js';
 import type { Reservation, ReservationStatus } from './reservation.js';
+import type { PoolChoice, SeatPool } from './seat-pool.js';
 
-/** The version an event had when a change was planned; the change applies only if it still has it. */
+/**
+ * The version one seat pool of an event had when a change was planned; the change applies, on that pool, only if
+ * the pool still has it.
+ */
 export interface ExpectedVersion {
   readonly eventId: string;
+  readonly pool: number;
   readonly version: number;
 }
 
@@ -22,14 +27,17 @@ export interface SeatChanges {
 }
 
 export type CommitResult =
-  /** Applied, with every hold of the event that had expired by then marked `expired` and its seats returned. */
-  | { readonly kind: 'committed'; readonly event: Event; readonly expired: readonly Reservation[] }
   /**
-   * The event changed since it was read (or the seats no longer fit): nothing was applied; re-plan. `current`
-   * is the event as the failed commit saw it, when known: a starting point for the next plan (itself guarded by
-   * the version), never grounds to refuse anyone.
+   * Applied, with every hold of the event that had expired by then marked `expired` and its seats returned to the
+   * pool; `pool` is the pool after the commit.
    */
-  | { readonly kind: 'version_conflict'; readonly current?: Event }
+  | { readonly kind: 'committed'; readonly pool: SeatPool; readonly expired: readonly Reservation[] }
+  /**
+   * The pool changed since it was read (or its seats no longer fit): nothing was applied; re-plan. `current` is the
+   * pool as the failed commit saw it, when known: a starting point for the next plan (itself guarded by the
+   * version), never grounds to refuse anyone.
+   */
+  | { readonly kind: 'version_conflict'; readonly current?: SeatPool }
   /**
    * Some reservations to cancel or confirm were no longer live (cancelled, confirmed or expired meanwhile):
    * nothing was applied.
@@ -71,7 +79,19 @@ export interface ReservationQuery {
  * has the expected version, so seats and reservations never disagree.
  */
 export interface EventRepository {
+  /** The event as partners see it: its seats summed over its pools, its version over the event and its pools. */
   findEvent(eventId: string): Promise<Event | undefined>;
+  /**
+   * One of the event's seat pools with the seats of the event's holds past their expiry (and nothing summed over
+   * its live holds): what a commit on it can give. `whole` is false.
+   */
+  findSeatPool(eventId: string, choice: PoolChoice): Promise<SeatPool | undefined>;
+  /**
+   * Locks the event and all its pools (in a fixed order) and moves seats between pools so that `pool` has
+   * `wantedSeats` if the event has them, plus a share of the rest (see `spreadSeats`); or all of them if not, and
+   * then `whole` says so. Changes no version. Undefined if the event does not exist.
+   */
+  rebalanceSeats(eventId: string, pool: number, wantedSeats: number): Promise<SeatPool | undefined>;
   getEventSummary(eventId: string): Promise<EventSummary | undefined>;
   /** Events in id order. */
   listEventSummaries(query: { readonly limit: number; readonly after?: PagePosition }): Promise<Page<EventSummary>>;
@@ -92,10 +112,10 @@ export interface EventRepository {
    */
   listReservations(query: ReservationQuery): Promise<Page<Reservation>>;
   /**
-   * In one transaction, and only if the event still has the expected version, every reservation to cancel or
-   * confirm is still live and every receipt's claim is still held: records the new reservations, cancels and
-   * confirms the others, expires the holds whose time has come, moves the seats, records the receipts, and grows
-   * the version by one per change (expiries included).
+   * In one transaction, and only if the pool still has the expected version and the seats, every reservation to
+   * cancel or confirm is still live and every receipt's claim is still held: records the new reservations, cancels
+   * and confirms the others, expires the event's holds whose time has come, moves the seats (those returned go to
+   * this pool), records the receipts, and grows the pool's version by one per change (expiries included).
    */
   commitChanges(expected: ExpectedVersion, changes: SeatChanges): Promise<CommitResult>;
 }
