@@ -8,17 +8,23 @@
 -- reserve, seats in no pool: zero once this migration has run, it takes seats returned by an API process of an
 -- earlier release still running during a rolling deploy, and the next rebalance moves them into the pools.
 -- Invariant, for every event: available_seats + sum(pool available_seats) + sum(seats of 'confirmed' and 'held'
--- rows) = total_seats. The event's version, as the API shows it, is its own version plus its pools' versions.
+-- rows) = total_seats, and active_reservations + sum(pool active_reservations) counts those rows. The event's
+-- version, as the API shows it, is its own version plus its pools' versions. A commit never writes the event row.
 --
 -- Safe on a live database: the new table starts empty, and the seats move in one statement that locks each event
 -- row only for the rest of this transaction (no table is rewritten). An API process of an earlier release still
 -- running sees no available seats once the move is committed and refuses new reservations; it never oversells.
 
+-- A pool's active_reservations is the change its commits made to the event's count of reservations taking seats
+-- (a cancellation may be committed on another pool than its reservation, so it may be negative); touched_at is
+-- its last commit, which tells a rebalance which pools are in use.
 CREATE TABLE event_seat_pools (
-  event_id         text    NOT NULL,
-  pool             integer NOT NULL,
-  available_seats  integer NOT NULL,
-  version          bigint  NOT NULL DEFAULT 0,
+  event_id             text        NOT NULL,
+  pool                 integer     NOT NULL,
+  available_seats      integer     NOT NULL,
+  version              bigint      NOT NULL DEFAULT 0,
+  active_reservations  integer     NOT NULL DEFAULT 0,
+  touched_at           timestamptz NOT NULL DEFAULT '-infinity',
   CONSTRAINT event_seat_pools_pkey PRIMARY KEY (event_id, pool),
   CONSTRAINT event_seat_pools_event_fkey FOREIGN KEY (event_id) REFERENCES events (event_id),
   CONSTRAINT event_seat_pools_pool_range CHECK (pool BETWEEN 0 AND 63),

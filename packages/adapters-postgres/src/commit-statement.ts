@@ -1,14 +1,15 @@
-import type { CommitResult, ExpectedVersion, Reservation, SeatChanges } from '@ticketboss/domain';
+import type { CommitResult, ExpectedVersion, Reservation, SeatChanges, SeatPool } from '@ticketboss/domain';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, ReservationsTable } from './database.js';
-import { EVENT_COLUMNS, RETURNED_EVENT_COLUMNS, toEvent, toReservation, type EventRow } from './event-rows.js';
+import { toReservation } from './event-rows.js';
+import { toSeatPool, type PoolRow } from './seat-pool-rows.js';
 
 const sumOfSeats = (reservations: readonly Reservation[]) => reservations.reduce((total, r) => total + r.seats, 0);
 const idsOf = (reservations: readonly Reservation[]) => reservations.map((r) => r.reservationId);
 
 export interface AppliedRow {
-  /** The event after the change; null when nothing was applied. */
-  event: EventRow | null;
+  /** The pool after the change; null when nothing was applied. */
+  pool: PoolRow | null;
   /** Of the reservations to cancel, those still live (and now locked by this statement). */
   liveCancelIds: string[] | null;
   /** Of the holds to confirm, those still live (and now locked by this statement). */
@@ -17,8 +18,8 @@ export interface AppliedRow {
   claimedIds: string[] | null;
   /** The holds this commit expired. */
   expired: Selectable<ReservationsTable>[] | null;
-  /** The event row as this statement's snapshot saw it (possibly older than the change that beat us). */
-  current: EventRow | null;
+  /** The pool row as this statement's snapshot saw it (possibly older than the change that beat us). */
+  current: PoolRow | null;
 }
 
 /**
@@ -26,13 +27,15 @@ export interface AppliedRow {
  * 1. `locked` locks, in id order, the reservations to cancel or confirm and the event's holds past their expiry
  *    (two commits locking overlapping sets cannot deadlock); PostgreSQL re-checks a row it had to wait for;
  * 2. `claims` locks the Idempotency-Key records of the receipts, if their claims are still held;
- * 3. `moved` is the version-guarded update of the event row, applied only if every reservation to cancel or
- *    confirm is still live, every claim held, and the seats fit once the expired holds' seats are back;
+ * 3. `moved` is the version-guarded update of the one seat pool row, applied only if every reservation to cancel
+ *    or confirm is still live, every claim held, and the pool's seats fit once the expired holds' seats are back
+ *    in it (seats returned, by cancellations and expiries, go to this pool, whichever pool took them);
  * 4. only if `moved` matched: new reservations are inserted, the locked ones cancelled, confirmed or expired,
  *    and the receipts' answers recorded.
- * Nothing else changes when `moved` does not match, and a failure anywhere undoes all of it. The version guard
- * also makes the expired holds this statement saw exactly those still held: every change of a hold's status
- * changes the version.
+ * Nothing else changes when `moved` does not match, and a failure anywhere undoes all of it. The event row is not
+ * written, so commits on different pools do not wait for each other. A hold whose status another commit (on any
+ * pool) changed meanwhile is not among those `locked` returns: PostgreSQL re-checks a row it had to wait for, so
+ * each hold's seats come back exactly once.
  */
 export async function applyChanges(
   db: Kysely<Database>,
@@ -87,19 +90,21 @@ export async function applyChanges(
        ORDER BY k.partner_id, k.route, k.idem_key
          FOR UPDATE OF k
     ), moved AS (
-      UPDATE events
+      UPDATE event_seat_pools
          SET available_seats = available_seats - ${seatsTaken} + ${seatsReturned} + reclaim.seats,
              active_reservations = active_reservations + ${reservations.length} - ${cancellations.length} - reclaim.holds,
              version = version + ${changes} + reclaim.holds,
-             updated_at = now()
+             touched_at = ${now}
         FROM reclaim
        WHERE event_id = ${expected.eventId}
+         AND pool = ${expected.pool}
          AND version = ${expected.version}
          AND available_seats - ${seatsTaken} + ${seatsReturned} + reclaim.seats >= 0
          AND (SELECT count(*) FROM live_cancel) = ${cancellations.length}
          AND (SELECT count(*) FROM live_confirm) = ${confirmations.length}
          AND (SELECT count(*) FROM claims) = ${receipts.length}
-      RETURNING ${RETURNED_EVENT_COLUMNS}
+      RETURNING event_seat_pools.event_id, event_seat_pools.pool, event_seat_pools.available_seats,
+                event_seat_pools.version
     ), recorded AS (
       INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at, expires_at)
       SELECT r.reservation_id, moved.event_id, r.partner_id, r.seats, r.status, r.created_at, r.expires_at
@@ -134,14 +139,17 @@ export async function applyChanges(
        WHERE (k.partner_id, k.route, k.idem_key, k.claim_token)
            = (receipt.partner_id, receipt.route, receipt.idem_key, receipt.claim_token)
     )
-    SELECT (SELECT row_to_json(moved) FROM moved) AS event,
+    SELECT (SELECT row_to_json(x)
+              FROM (SELECT moved.*, e.max_seats_per_reservation FROM moved, events e
+                     WHERE e.event_id = moved.event_id) AS x) AS pool,
            (SELECT array_agg(reservation_id) FROM live_cancel) AS "liveCancelIds",
            (SELECT array_agg(reservation_id) FROM live_confirm) AS "liveConfirmIds",
            (SELECT array_agg(reservation_id) FROM claims) AS "claimedIds",
            (SELECT json_agg(expired) FROM expired) AS expired,
-           (SELECT row_to_json(e)
-              FROM (SELECT ${EVENT_COLUMNS}
-                      FROM events WHERE event_id = ${expected.eventId}) AS e) AS current
+           (SELECT row_to_json(x)
+              FROM (SELECT p.event_id, p.pool, p.available_seats, p.version, e.max_seats_per_reservation
+                      FROM event_seat_pools p JOIN events e USING (event_id)
+                     WHERE p.event_id = ${expected.eventId} AND p.pool = ${expected.pool}) AS x) AS current
   `.execute(db);
   const row = rows[0];
   if (!row) throw new Error('commit statement returned no row');
@@ -150,14 +158,14 @@ export async function applyChanges(
 
 /** What the commit statement's answer means: committed, or why not (the first reason that applies). */
 export function resultOfCommit(
-  { event, liveCancelIds, liveConfirmIds, claimedIds, expired, current }: AppliedRow,
+  { pool, liveCancelIds, liveConfirmIds, claimedIds, expired, current }: AppliedRow,
   changes: SeatChanges,
   now: Date,
 ): CommitResult {
-  if (event) {
+  if (pool) {
     return {
       kind: 'committed',
-      event: toEvent(event),
+      pool: toSeatPool(pool),
       expired: (expired ?? []).map((r) => toReservation(r, now)),
     };
   }
@@ -172,7 +180,7 @@ export function resultOfCommit(
   const claimed = new Set(claimedIds);
   const lost = (changes.receipts ?? []).map((r) => r.reservationId).filter((id) => !claimed.has(id));
   if (lost.length > 0) return { kind: 'claim_lost', reservationIds: lost };
-  return current ? { kind: 'version_conflict', current: toEvent(current) } : { kind: 'version_conflict' };
+  return current ? { kind: 'version_conflict', current: toSeatPool(current) } : { kind: 'version_conflict' };
 }
 
 /**
@@ -184,7 +192,7 @@ export async function findOutWhatHappened(
   db: Kysely<Database>,
   { reservations, cancellations, confirmations = [] }: SeatChanges,
   original: unknown,
-  findEventRow: (eventId: string) => Promise<EventRow | undefined>,
+  findPool: () => Promise<SeatPool | undefined>,
 ): Promise<CommitResult> {
   try {
     const ids = [...reservations, ...cancellations, ...confirmations].map((r) => r.reservationId);
@@ -201,11 +209,9 @@ export async function findOutWhatHappened(
         : cancellations.every((r) => statusOf.get(r.reservationId) === 'cancelled') &&
           confirmations.every((r) => statusOf.get(r.reservationId) === 'confirmed');
     if (!applied) return { kind: 'version_conflict' };
-    const event = await findEventRow(
-      reservations[0]?.eventId ?? cancellations[0]?.eventId ?? confirmations[0]!.eventId,
-    );
-    if (!event) throw original;
-    return { kind: 'committed', event: toEvent(event), expired: [] };
+    const pool = await findPool();
+    if (!pool) throw original;
+    return { kind: 'committed', pool, expired: [] };
   } catch {
     throw original;
   }

@@ -23,6 +23,17 @@ export interface EventsTable {
   updated_at: Generated<Date>;
 }
 
+/** One of an event's seat pools (migration 0004). */
+export interface EventSeatPoolsTable {
+  event_id: string;
+  pool: number;
+  available_seats: number;
+  /** bigint: node-postgres returns it as a string. */
+  version: ColumnType<string, number | undefined, number>;
+  active_reservations: Generated<number>;
+  touched_at: Generated<Date>;
+}
+
 export interface ReservationsTable {
   reservation_id: string;
   event_id: string;
@@ -69,6 +80,7 @@ export interface SchemaMigrationsTable {
 
 export interface Database {
   events: EventsTable;
+  event_seat_pools: EventSeatPoolsTable;
   reservations: ReservationsTable;
   partners: PartnersTable;
   api_keys: ApiKeysTable;

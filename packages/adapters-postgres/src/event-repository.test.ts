@@ -17,7 +17,8 @@ beforeAll(async () => {
 afterAll(() => database.drop());
 beforeEach(async () => {
   eventId = `event-${randomUUID().slice(0, 8)}`;
-  await ensureEvent(database.db, { eventId, name: 'Test event', totalSeats: 10, maxSeatsPerReservation: 10 });
+  // One seat pool: these tests are about the commit statement on a pool, rebalances are tested apart.
+  await ensureEvent(database.db, { eventId, name: 'Test event', totalSeats: 10, maxSeatsPerReservation: 10 }, 1);
 });
 
 function reservation(seats: number, partnerId = 'partner-a'): Reservation {
@@ -31,7 +32,7 @@ async function event() {
 }
 
 const commit = (version: number, reservations: Reservation[], cancellations: Reservation[] = []) =>
-  repository.commitChanges({ eventId, version }, { reservations, cancellations });
+  repository.commitChanges({ eventId, pool: 0, version }, { reservations, cancellations });
 
 describe('commitChanges with new reservations', () => {
   it('takes the seats and records the reservation, growing the version by one', async () => {
@@ -39,7 +40,7 @@ describe('commitChanges with new reservations', () => {
     const result = await commit(0, [r]);
     expect(result).toEqual({
       kind: 'committed',
-      event: expect.objectContaining({ availableSeats: 7, version: 1 }),
+      pool: expect.objectContaining({ availableSeats: 7, version: 1 }),
       expired: [],
     });
     expect(await repository.findReservation(r.reservationId)).toEqual({ ...r, createdAt: expect.any(Date) });
@@ -53,7 +54,7 @@ describe('commitChanges with new reservations', () => {
 
   it('records a batch in one statement, growing the version by one per reservation', async () => {
     const batch = [reservation(1), reservation(2, 'partner-b'), reservation(3)];
-    expect(await commit(0, batch)).toMatchObject({ kind: 'committed', event: { availableSeats: 4, version: 3 } });
+    expect(await commit(0, batch)).toMatchObject({ kind: 'committed', pool: { availableSeats: 4, version: 3 } });
     for (const r of batch) expect(await repository.findReservation(r.reservationId)).toMatchObject({ seats: r.seats });
     expect(await repository.getEventSummary(eventId)).toMatchObject({ reservationCount: 3, reservedSeats: 6 });
   });
@@ -100,7 +101,7 @@ describe('commitChanges with cancellations', () => {
     const result = await commit(1, [], [r]);
     expect(result).toEqual({
       kind: 'committed',
-      event: expect.objectContaining({ availableSeats: 10, version: 2 }),
+      pool: expect.objectContaining({ availableSeats: 10, version: 2 }),
       expired: [],
     });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'cancelled' });
@@ -112,7 +113,7 @@ describe('commitChanges with cancellations', () => {
     const fresh = reservation(7);
     expect(await commit(1, [fresh], [old])).toMatchObject({
       kind: 'committed',
-      event: { availableSeats: 3, version: 3 },
+      pool: { availableSeats: 3, version: 3 },
     });
     expect(await repository.findReservation(old.reservationId)).toMatchObject({ status: 'cancelled' });
     expect(await repository.findReservation(fresh.reservationId)).toMatchObject({ status: 'confirmed' });
@@ -163,10 +164,10 @@ describe('commitChanges when the answer is lost', () => {
   it('after the commit ran, finds the reservations and reports it committed', async () => {
     const r = reservation(2);
     expect(
-      await losing('after').commitChanges({ eventId, version: 0 }, { reservations: [r], cancellations: [] }),
+      await losing('after').commitChanges({ eventId, pool: 0, version: 0 }, { reservations: [r], cancellations: [] }),
     ).toMatchObject({
       kind: 'committed',
-      event: { availableSeats: 8, version: 1 },
+      pool: { availableSeats: 8, version: 1 },
     });
     expect(await repository.findReservation(r.reservationId)).toMatchObject({ status: 'confirmed' });
   });
@@ -174,7 +175,7 @@ describe('commitChanges when the answer is lost', () => {
   it('when it never ran, reports a conflict so that it is planned again, with nothing applied', async () => {
     const r = reservation(2);
     expect(
-      await losing('before').commitChanges({ eventId, version: 0 }, { reservations: [r], cancellations: [] }),
+      await losing('before').commitChanges({ eventId, pool: 0, version: 0 }, { reservations: [r], cancellations: [] }),
     ).toEqual({
       kind: 'version_conflict',
     });
@@ -236,7 +237,7 @@ describe('createEvent and updateEvent', () => {
   });
 
   it('an update between a plan and its commit makes the commit conflict rather than use old seats', async () => {
-    const planned = await event();
+    const planned = (await repository.findSeatPool(eventId, { pool: 0 }))!;
     await repository.updateEvent(eventId, { totalSeats: 2 });
     expect((await repository.commitChanges(planned, { reservations: [reservation(5)], cancellations: [] })).kind).toBe(
       'version_conflict',

@@ -1,7 +1,8 @@
 import {
+  DEFAULT_SEAT_POOLS,
   InvalidPagePosition,
   isValidEventId,
-  TransientFailure,
+  MAX_SEAT_POOLS,
   type Clock,
   type CommitResult,
   type EventDefinition,
@@ -11,7 +12,6 @@ import { sql, type Kysely } from 'kysely';
 import { applyChanges, findOutWhatHappened, resultOfCommit } from './commit-statement.js';
 import type { Database } from './database.js';
 import {
-  eventColumns,
   eventValues,
   selectEventsWithHolds,
   toEvent,
@@ -20,7 +20,9 @@ import {
   type EventRow,
 } from './event-rows.js';
 import { applyEventUpdate } from './event-update-statement.js';
+import { rebalancePools } from './rebalance.js';
 import { selectReservationPage } from './reservation-page.js';
+import { newPoolRows, selectSeatPool, toSeatPool } from './seat-pool-rows.js';
 import { isRetryable, sqlState, transient } from './sql-errors.js';
 
 export interface EventRepositoryOptions {
@@ -29,15 +31,28 @@ export interface EventRepositoryOptions {
    * expires exactly at its `expiresAt`; tests pass a clock they move.
    */
   readonly clock?: Clock;
+  /** How many seat pools a new event gets (1..64, default DEFAULT_SEAT_POOLS). */
+  readonly seatPools?: number;
 }
 
 const systemClock: Clock = { now: () => new Date() };
 
-/** The `EventRepository` port on PostgreSQL: every seat change is one version-guarded UPDATE of the event row. */
+/**
+ * The `EventRepository` port on PostgreSQL: every seat change is one UPDATE of one of the event's seat pools,
+ * guarded by that pool's version.
+ */
 export function createPostgresEventRepository(
   db: Kysely<Database>,
-  { clock = systemClock }: EventRepositoryOptions = {},
+  { clock = systemClock, seatPools = DEFAULT_SEAT_POOLS }: EventRepositoryOptions = {},
 ): EventRepository {
+  if (!Number.isInteger(seatPools) || seatPools < 1 || seatPools > MAX_SEAT_POOLS) {
+    throw new RangeError(`seatPools must be an integer from 1 to ${MAX_SEAT_POOLS}`);
+  }
+  async function findPool(eventId: string, choice: { pool: number } | { avoid?: number }) {
+    const row = await transient(() => selectSeatPool(db, eventId, choice, clock.now()));
+    return row && toSeatPool(row);
+  }
+
   async function findEventRow(eventId: string): Promise<EventRow | undefined> {
     const { rows } = await transient(() =>
       selectEventsWithHolds(clock.now(), sql`e.event_id = ${eventId}`).execute(db),
@@ -50,6 +65,11 @@ export function createPostgresEventRepository(
       const row = await findEventRow(eventId);
       return row && toEvent(row);
     },
+
+    findSeatPool: findPool,
+
+    rebalanceSeats: (eventId, pool, wantedSeats) =>
+      transient(() => rebalancePools(db, clock.now(), eventId, pool, wantedSeats)),
 
     async getEventSummary(eventId) {
       const row = await findEventRow(eventId);
@@ -67,38 +87,23 @@ export function createPostgresEventRepository(
     },
 
     async createEvent(definition) {
-      const row = await db
-        .insertInto('events')
-        .values(eventValues(definition))
-        .onConflict((oc) => oc.column('event_id').doNothing())
-        .returning(eventColumns)
-        .executeTakeFirst();
-      return row ? { kind: 'created', event: toEventSummary(row) } : { kind: 'already_exists' };
+      const created = await insertEvent(db, definition, seatPools);
+      if (!created) return { kind: 'already_exists' };
+      const row: EventRow = {
+        ...eventValues(definition),
+        available_seats: definition.totalSeats,
+        active_reservations: 0,
+        version: '0',
+      };
+      return { kind: 'created', event: toEventSummary(row) };
     },
 
     async updateEvent(eventId, changes, expectedVersion) {
-      // A failed guard is decided on a read of the same statement; should that read disagree (the row changed
-      // between the two), the statement simply runs again.
-      for (let attempt = 1; ; attempt += 1) {
-        const { updated, current } = await transient(() =>
-          applyEventUpdate(db, clock.now(), eventId, changes, expectedVersion),
-        );
-        if (updated) {
-          // The holds are read afresh: the statement's snapshot may predate a hold its update already counts.
-          return { kind: 'updated', event: toEventSummary((await findEventRow(eventId)) ?? updated) };
-        }
-        if (!current) return { kind: 'event_not_found' };
-        const currentVersion = Number(current.version);
-        if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
-          return { kind: 'version_mismatch', currentVersion };
-        }
-        // Confirmed reservations and live holds.
-        const reservedSeats = current.total_seats - current.available_seats - (current.expired_seats ?? 0);
-        if (changes.totalSeats !== undefined && changes.totalSeats < reservedSeats) {
-          return { kind: 'below_reserved', reservedSeats };
-        }
-        if (attempt >= 5) throw new TransientFailure(`event ${eventId} kept changing under its update`);
-      }
+      const outcome = await transient(() => applyEventUpdate(db, clock.now(), eventId, changes, expectedVersion));
+      if (outcome.kind !== 'updated') return outcome;
+      const row = await findEventRow(eventId);
+      if (!row) throw new Error(`event ${eventId} vanished after its update`);
+      return { kind: 'updated', event: toEventSummary(row) };
     },
 
     listReservations: (query) => selectReservationPage(db, query, clock.now()),
@@ -132,19 +137,42 @@ export function createPostgresEventRepository(
         if (isRetryable(error)) return { kind: 'version_conflict' };
         if (sqlState(error) !== undefined) throw error;
         // No answer from the server (connection lost, client timeout): the commit may or may not have happened.
-        return findOutWhatHappened(db, changes, error, findEventRow);
+        return findOutWhatHappened(db, changes, error, () => findPool(expected.eventId, { pool: expected.pool }));
       }
     },
   };
 }
 
+/**
+ * Inserts the event and its seat pools in one statement (the seats spread over `seatPools` pools); returns
+ * whether it was created (false: it exists, and nothing was changed).
+ */
+async function insertEvent(db: Kysely<Database>, event: EventDefinition, seatPools: number): Promise<boolean> {
+  const pools = newPoolRows(event.eventId, event.totalSeats, seatPools);
+  const values = eventValues(event);
+  const { rows } = await sql<{ event_id: string }>`
+    WITH created AS (
+      INSERT INTO events (event_id, name, total_seats, available_seats, max_seats_per_reservation, version)
+      VALUES (${values.event_id}, ${values.name}, ${values.total_seats}, ${values.available_seats},
+              ${values.max_seats_per_reservation}, ${values.version})
+      ON CONFLICT (event_id) DO NOTHING
+      RETURNING event_id
+    ), pools AS (
+      INSERT INTO event_seat_pools (event_id, pool, available_seats)
+      SELECT created.event_id, p.pool, p.seats
+        FROM created, unnest(${pools.map((p) => p.pool)}::integer[],
+                             ${pools.map((p) => p.available_seats)}::integer[]) AS p(pool, seats)
+    )
+    SELECT event_id FROM created
+  `.execute(db);
+  return rows.length > 0;
+}
+
 /** Creates the event if it does not exist; never touches an existing one. Returns whether it was created. */
-export async function ensureEvent(db: Kysely<Database>, event: EventDefinition): Promise<boolean> {
-  const result = await db
-    .insertInto('events')
-    .values(eventValues(event))
-    .onConflict((oc) => oc.column('event_id').doNothing())
-    .returning('event_id')
-    .executeTakeFirst();
-  return result !== undefined;
+export function ensureEvent(
+  db: Kysely<Database>,
+  event: EventDefinition,
+  seatPools: number = DEFAULT_SEAT_POOLS,
+): Promise<boolean> {
+  return insertEvent(db, event, seatPools);
 }

@@ -73,17 +73,28 @@ export const eventColumns = [
   'max_seats_per_reservation',
   'version',
 ] as const;
-/** The same columns, for the hand-written statements. */
-export const EVENT_COLUMNS = sql.raw(eventColumns.join(', '));
-const E_EVENT_COLUMNS = sql.raw(eventColumns.map((c) => `e.${c}`).join(', '));
-/** The same columns of the `events` row an UPDATE returns. */
-export const RETURNED_EVENT_COLUMNS = sql.raw(eventColumns.map((c) => `events.${c}`).join(', '));
 
-/** Events with their holds as of `now`; `where` and `tail` finish the statement. */
+/**
+ * Events as partners see them, with their holds as of `now`; `where` and `tail` finish the statement. The seats,
+ * the count of reservations and the version are the event row's plus its pools', all read at one instant (one
+ * statement, one snapshot).
+ */
 export function selectEventsWithHolds(now: Date, where: RawBuilder<unknown>, tail: RawBuilder<unknown> = sql``) {
   return sql<EventRow>`
-    SELECT ${E_EVENT_COLUMNS}, h.expired_seats, h.expired_holds, h.live_held_seats, h.live_holds
+    SELECT e.event_id, e.name, e.total_seats,
+           (e.available_seats + p.available_seats)::integer AS available_seats,
+           (e.active_reservations + p.active_reservations)::integer AS active_reservations,
+           e.max_seats_per_reservation,
+           (e.version + p.version)::bigint AS version,
+           h.expired_seats, h.expired_holds, h.live_held_seats, h.live_holds
       FROM events e
+     CROSS JOIN LATERAL (
+       SELECT coalesce(sum(available_seats), 0) AS available_seats,
+              coalesce(sum(active_reservations), 0) AS active_reservations,
+              coalesce(sum(version), 0) AS version
+         FROM event_seat_pools
+        WHERE event_id = e.event_id
+     ) p
      CROSS JOIN LATERAL (
        SELECT coalesce(sum(r.seats) FILTER (WHERE r.expires_at <= ${now}), 0)::integer AS expired_seats,
               (count(*) FILTER (WHERE r.expires_at <= ${now}))::integer AS expired_holds,
@@ -97,13 +108,13 @@ export function selectEventsWithHolds(now: Date, where: RawBuilder<unknown>, tai
   `;
 }
 
-/** The row of a new event: every seat available. */
+/** The row of a new event: every seat in its pools (see newPoolRows), none in the event row itself. */
 export function eventValues(event: EventDefinition) {
   return {
     event_id: event.eventId,
     name: event.name,
     total_seats: event.totalSeats,
-    available_seats: event.totalSeats,
+    available_seats: 0,
     max_seats_per_reservation: event.maxSeatsPerReservation,
     version: 0,
   };

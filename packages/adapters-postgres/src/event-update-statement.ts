@@ -1,16 +1,20 @@
 import type { EventChanges } from '@ticketboss/domain';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.js';
-import { EVENT_COLUMNS, RETURNED_EVENT_COLUMNS, type EventRow } from './event-rows.js';
 
-export interface UpdatedRow {
-  updated: EventRow | null;
-  current: EventRow | null;
-}
+export type UpdateOutcome =
+  | { readonly kind: 'updated' }
+  | { readonly kind: 'event_not_found' }
+  | { readonly kind: 'version_mismatch'; readonly currentVersion: number }
+  | { readonly kind: 'below_reserved'; readonly reservedSeats: number };
 
 /**
- * One statement: the guarded update, which also expires the holds past their expiry (as every change of the
- * event does), and the row as the statement saw it, with its expired seats (to tell why the guard failed).
+ * An update of the event, in one transaction: locks the event's holds past their expiry (in id order, as commits
+ * do), then the event row, then all its pools in pool order (as rebalances do); checks the expected version (the
+ * event's own plus its pools') and the new total against the seats reserved; then renames, moves every pool's
+ * seats to the event row's reserve with the change of total applied (rebalances spread them again), expires the
+ * holds past their expiry (as every change of the event does), and counts one change in the version, plus one per
+ * hold expired.
  */
 export async function applyEventUpdate(
   db: Kysely<Database>,
@@ -18,42 +22,53 @@ export async function applyEventUpdate(
   eventId: string,
   changes: EventChanges,
   expectedVersion: number | undefined,
-): Promise<UpdatedRow> {
-  const total = changes.totalSeats ?? null;
-  const { rows } = await sql<UpdatedRow>`
-    WITH expiring AS (
-      SELECT reservation_id, seats
-        FROM reservations
-       WHERE event_id = ${eventId} AND status = 'held' AND expires_at <= ${now}
-       ORDER BY reservation_id
-         FOR UPDATE
-    ), reclaim AS (
-      SELECT coalesce(sum(seats), 0)::integer AS seats, count(*)::integer AS holds FROM expiring
-    ), updated AS (
+): Promise<UpdateOutcome> {
+  return db.transaction().execute(async (trx): Promise<UpdateOutcome> => {
+    const expiring = (
+      await sql<{ reservation_id: string; seats: number }>`
+        SELECT reservation_id, seats FROM reservations
+         WHERE event_id = ${eventId} AND status = 'held' AND expires_at <= ${now}
+         ORDER BY reservation_id
+           FOR UPDATE
+      `.execute(trx)
+    ).rows;
+    const event = (
+      await sql<{ total_seats: number; available_seats: number; version: string }>`
+        SELECT total_seats, available_seats, version FROM events WHERE event_id = ${eventId} FOR NO KEY UPDATE
+      `.execute(trx)
+    ).rows[0];
+    if (!event) return { kind: 'event_not_found' };
+    const pools = (
+      await sql<{ available_seats: number; version: string }>`
+        SELECT available_seats, version FROM event_seat_pools WHERE event_id = ${eventId} ORDER BY pool FOR NO KEY UPDATE
+      `.execute(trx)
+    ).rows;
+    const currentVersion = pools.reduce((sum, p) => sum + Number(p.version), Number(event.version));
+    if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
+      return { kind: 'version_mismatch', currentVersion };
+    }
+    const expiredSeats = expiring.reduce((sum, r) => sum + r.seats, 0);
+    const available = pools.reduce((sum, p) => sum + p.available_seats, event.available_seats) + expiredSeats;
+    // Confirmed reservations and live holds.
+    const reservedSeats = event.total_seats - available;
+    const totalSeats = changes.totalSeats ?? event.total_seats;
+    if (totalSeats < reservedSeats) return { kind: 'below_reserved', reservedSeats };
+    await sql`
+      WITH emptied AS (
+        UPDATE event_seat_pools SET available_seats = 0 WHERE event_id = ${eventId} AND available_seats <> 0
+      ), expired AS (
+        UPDATE reservations SET status = 'expired'
+         WHERE reservation_id = ANY(${expiring.map((r) => r.reservation_id)}::uuid[])
+      )
       UPDATE events
          SET name = coalesce(${changes.name ?? null}::text, name),
-             total_seats = coalesce(${total}::integer, total_seats),
-             available_seats = coalesce(${total}::integer, total_seats) - (total_seats - available_seats - reclaim.seats),
-             active_reservations = active_reservations - reclaim.holds,
-             version = version + 1 + reclaim.holds,
+             total_seats = ${totalSeats},
+             available_seats = ${totalSeats - reservedSeats},
+             active_reservations = active_reservations - ${expiring.length},
+             version = version + 1 + ${expiring.length},
              updated_at = now()
-        FROM reclaim
        WHERE event_id = ${eventId}
-         AND (${expectedVersion ?? null}::bigint IS NULL OR version = ${expectedVersion ?? null}::bigint)
-         AND coalesce(${total}::integer, total_seats) >= total_seats - available_seats - reclaim.seats
-      RETURNING ${RETURNED_EVENT_COLUMNS}
-    ), expired AS (
-      UPDATE reservations
-         SET status = 'expired'
-        FROM updated
-       WHERE reservations.reservation_id IN (SELECT reservation_id FROM expiring)
-    )
-    SELECT (SELECT row_to_json(updated) FROM updated) AS updated,
-           (SELECT row_to_json(e)
-              FROM (SELECT ${EVENT_COLUMNS}, reclaim.seats AS expired_seats FROM events, reclaim
-                     WHERE event_id = ${eventId}) AS e) AS current
-  `.execute(db);
-  const row = rows[0];
-  if (!row) throw new Error('update statement returned no row');
-  return row;
+    `.execute(trx);
+    return { kind: 'updated' };
+  });
 }

@@ -10,7 +10,7 @@ export {
 } from './database.js';
 export { createPostgresEventRepository, ensureEvent, type EventRepositoryOptions } from './event-repository.js';
 export { createPostgresPartnerRepository } from './partner-repository.js';
-export { findInvariantBreaches, type InvariantBreach } from './invariant.js';
+export { findInvariantBreaches, readEventTotals, type EventTotals, type InvariantBreach } from './invariant.js';
 export {
   DEFAULT_MIGRATIONS_DIR,
   findPendingMigrations,
