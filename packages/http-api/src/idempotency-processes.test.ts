@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findInvariantBreaches } from '@ticketboss/adapters-postgres';
+import { findInvariantBreaches, readEventTotals } from '@ticketboss/adapters-postgres';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, call, stopAll, summaryOf, type ReservationAnswer } from './testing/api-client.js';
@@ -268,15 +268,10 @@ describe('Idempotency-Key across SIGKILLed API processes', () => {
     expect(reservations.filter((row) => !keyedReservationIds.has(row.reservation_id))).toEqual([]);
 
     const seatsReserved = reservations.reduce((total, row) => total + row.seats, 0);
-    const event = await database.db
-      .selectFrom('events')
-      .select(['total_seats', 'available_seats', 'active_reservations', 'version'])
-      .where('event_id', '=', EVENT_ID)
-      .executeTakeFirstOrThrow();
-    expect({ ...event, version: Number(event.version) }).toEqual({
-      total_seats: TOTAL_SEATS,
-      available_seats: TOTAL_SEATS - seatsReserved,
-      active_reservations: reservations.length,
+    expect(await readEventTotals(database.db, EVENT_ID)).toEqual({
+      totalSeats: TOTAL_SEATS,
+      availableSeats: TOTAL_SEATS - seatsReserved,
+      activeReservations: reservations.length,
       // One step per reservation: a commit applied twice would show here too.
       version: reservations.length,
     });

@@ -45,6 +45,7 @@ describe('three API processes on one database', () => {
     await sql`UPDATE reservations SET status = 'cancelled', cancelled_at = now() WHERE status = 'confirmed'`.execute(
       database.db,
     );
+    await sql`UPDATE event_seat_pools SET available_seats = 0, active_reservations = 0`.execute(database.db);
     await sql`UPDATE events SET available_seats = total_seats, active_reservations = 0, version = version + 1`.execute(
       database.db,
     );

@@ -175,7 +175,9 @@ describe('audit', () => {
     });
     expect(await cli('audit')).toEqual({ code: 0, stdout: 'ok: 2 events checked, invariant holds\n', stderr: '' });
 
-    await sql`UPDATE events SET available_seats = available_seats - 1 WHERE event_id = 'broken'`.execute(database.db);
+    await sql`UPDATE event_seat_pools SET available_seats = available_seats - 1 WHERE event_id = 'broken' AND available_seats > 0 AND pool = (SELECT min(pool) FROM event_seat_pools WHERE event_id = 'broken' AND available_seats > 0)`.execute(
+      database.db,
+    );
     const [text, json] = await Promise.all([cli('audit'), cli('audit', '--json')]);
     expect(text.code).toBe(2);
     const breachLines = text.stdout.split('\n').filter((line) => line.startsWith('breach:'));

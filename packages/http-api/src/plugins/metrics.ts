@@ -83,7 +83,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   });
   const conflicts = new Counter({
     name: 'ticketboss_version_conflicts_total',
-    help: 'Commits that found the event changed (another process wrote) and were planned again',
+    help: 'Commits that found their seat pool changed (another process wrote, or a rebalance took seats) and were planned again',
+    registers: [registry],
+  });
+  const rebalances = new Counter({
+    name: 'ticketboss_seat_pool_rebalances_total',
+    help: "Rebalances of an event's seat pools, asked for when this process's pool could not cover a reservation",
     registers: [registry],
   });
   new Gauge({
@@ -157,6 +162,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     commits: {
       committed: (changes) => batchSize.observe(changes),
       conflicted: () => conflicts.inc(),
+      rebalanced: () => rebalances.inc(),
     },
     instrument(service) {
       return {

@@ -120,6 +120,7 @@ export const SETTINGS = {
   redisTimeoutMs: integer('TICKETBOSS_REDIS_TIMEOUT_MS', 100, 1, 60_000),
   idempotencyRetentionSeconds: integer('TICKETBOSS_IDEMPOTENCY_RETENTION_SECONDS', 86_400, 3600, 30 * 86_400),
   sweepIntervalMs: integer('TICKETBOSS_SWEEP_INTERVAL_MS', 1000, 0, 3_600_000),
+  seatPools: integer('TICKETBOSS_SEAT_POOLS', 8, 1, 64),
 } as const satisfies Record<string, Setting<unknown>>;
 
 /**

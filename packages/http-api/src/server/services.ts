@@ -55,10 +55,12 @@ export function createServices(
     idempotencyRetentionSeconds?: number;
     /** Whose time decides expiries (tests move it); the system's by default. */
     clock?: Clock;
+    /** How many seat pools a new event gets (default 8). */
+    seatPools?: number;
   },
 ): Services {
   const clock = options.clock ?? systemClock;
-  const repository = createPostgresEventRepository(db, { clock });
+  const repository = createPostgresEventRepository(db, { clock, seatPools: options.seatPools });
   return {
     reservations: createReservationService({
       repository,

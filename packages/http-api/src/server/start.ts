@@ -59,6 +59,7 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
       timers: unrefTimers,
       observer: metrics.commits,
       idempotencyRetentionSeconds: config.idempotencyRetentionSeconds,
+      seatPools: config.seatPools,
     });
     const reservations = metrics.instrument(services.reservations);
     const demo = config.databaseUrl ? undefined : await prepareAdminToken(config.dataDir, config.adminToken);
@@ -94,7 +95,8 @@ async function openStorage(config: Config, logger: Logger, teardown: Teardown): 
   const database = await openDatabase(config, logger);
   teardown.add('database', () => database.close());
   await prepareSchema(database.connectionString, config, logger);
-  if (await ensureEvent(database.db, DEFAULT_EVENT)) logger.info(`created event ${DEFAULT_EVENT.eventId}`);
+  if (await ensureEvent(database.db, DEFAULT_EVENT, config.seatPools))
+    logger.info(`created event ${DEFAULT_EVENT.eventId}`);
   // A connection of its own for /ready: on the requests' pool, a pool busy with traffic would look like a dead
   // database. It gives up on connecting or on a statement in time for the probe's answer.
   const readinessDb = createDatabase({
