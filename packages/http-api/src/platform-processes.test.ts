@@ -88,7 +88,7 @@ describe.skipIf(skip)('two API processes with REDIS_URL', { meta: { skipped } },
     const refused = await call(urls[1]!, '/v1/events', token);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(refused.headers.get('ratelimit-policy')).toBe('"per-key";q=4;w=4');
+    expect(refused.headers.get('ratelimit-policy')).toBe('"per-partner";q=4;w=4');
     expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED' });
   });
 

@@ -118,13 +118,13 @@ describe('rate limits', () => {
     for (let i = 0; i < 4; i += 1)
       responses.push(await call('GET', '/v1/events', bearer(token), undefined, limited.app));
     expect(responses.map((r) => r.statusCode)).toEqual([200, 200, 200, 429]);
-    expect(responses[0]!.headers['ratelimit-policy']).toBe('"per-key";q=3;w=3');
+    expect(responses[0]!.headers['ratelimit-policy']).toBe('"per-partner";q=3;w=3');
     expect(responses.map((r) => r.headers.ratelimit)).toEqual([
-      '"per-key";r=2;t=1',
-      '"per-key";r=1;t=2',
-      '"per-key";r=0;t=3',
+      '"per-partner";r=2;t=1',
+      '"per-partner";r=1;t=2',
+      '"per-partner";r=0;t=3',
       // Refused: t is the wait until the next request fits, as Retry-After (the draft wants them to agree).
-      '"per-key";r=0;t=1',
+      '"per-partner";r=0;t=1',
     ]);
     expectError(responses[3]!, 429, 'RATE_LIMITED');
     expect(responses[3]!.headers['retry-after']).toBe('1');

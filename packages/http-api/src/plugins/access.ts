@@ -50,11 +50,11 @@ export function partnerOf(request: FastifyRequest): PartnerPrincipal {
 
 /**
  * Authentication, rate limiting and authorisation, in that order, before the body is even read: a request is
- * counted against its API key (or against its client address when it has no valid key, or on open routes), so
- * a flood of bad tokens is limited per address; then a route that needs a token answers 401 without one, 403
- * with the wrong kind. A well-formed token is looked up before it is counted (one query, shared by the requests
- * that arrive together); malformed ones never reach the database. Routes marked `unlimited` count only the
- * requests they refuse.
+ * counted against its partner, whichever of the partner's keys it carries (or against its client address when it
+ * has no valid key, or on open routes), so a flood of bad tokens is limited per address; then a route that needs a
+ * token answers 401 without one, 403 with the wrong kind. A well-formed token is looked up before it is counted
+ * (one query, shared by the requests that arrive together); malformed ones never reach the database. Routes marked
+ * `unlimited` count only the requests they refuse.
  */
 export function installAccessControl(app: FastifyInstance, deps: AccessDeps): void {
   app.decorateRequest('principal', undefined);
@@ -89,14 +89,23 @@ async function authenticate(request: FastifyRequest, deps: AccessDeps): Promise<
 }
 
 /**
+ * The bucket a request is counted in: `partner:<partnerId>`, one for all of a partner's keys (so adding keys does
+ * not add budget); `admin`; or `ip:<address>`, the client's address as `trustProxy` decides it. In Redis each is
+ * stored under the limiter's prefix (`ticketboss:rl:partner:acme`); docs/operations.md lists them.
+ */
+export function rateLimitKey(principal: Principal | undefined, ip: string): string {
+  if (principal?.kind === 'partner') return `partner:${principal.partnerId}`;
+  return principal ? 'admin' : `ip:${ip}`;
+}
+
+/**
  * Counts the request and sets the RateLimit headers; false when it is over the limit. (It returns a boolean, not
  * the reply of a refusal: a reply is thenable, so an async function returning one resolves only when the answer
  * has gone, to undefined, and the caller would go on to answer a second time.)
  */
 async function withinRateLimit(request: FastifyRequest, reply: FastifyReply, { limiter, policy }: RateLimit) {
   const principal = request.principal;
-  const key = principal?.kind === 'partner' ? `key:${principal.keyId}` : principal ? 'admin' : `ip:${request.ip}`;
-  const decision = await limiter.consume(key);
-  setRateLimitHeaders(reply, principal ? 'per-key' : 'per-address', policy, decision);
+  const decision = await limiter.consume(rateLimitKey(principal, request.ip));
+  setRateLimitHeaders(reply, principal ? 'per-partner' : 'per-address', policy, decision);
   return decision.allowed;
 }

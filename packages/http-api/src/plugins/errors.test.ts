@@ -233,7 +233,11 @@ describe('answers given before a route is found', () => {
       expect(answer.headers['x-request-id']).toMatch(UUID);
       expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
       expect(await loggedFor(answer.headers['x-request-id']!)).toEqual([
-        expect.objectContaining({ res: { statusCode: status }, msg: 'request refused' }),
+        expect.objectContaining({
+          req: { remoteAddress: '127.0.0.1' },
+          res: { statusCode: status },
+          msg: 'request refused',
+        }),
       ]);
     }
   });

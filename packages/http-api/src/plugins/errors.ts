@@ -229,10 +229,9 @@ export function handleClientError(this: FastifyInstance, error: Error & { code?:
         ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive']
         : [400, 'BAD_REQUEST', 'Malformed HTTP request'];
   const reqId = randomUUID();
-  this.log.info(
-    { reqId, req: { remoteAddress: socket.remoteAddress }, res: { statusCode: status }, err: { code: error.code } },
-    'request refused',
-  );
+  // Fastify's `req` serializer logs `ip` as remoteAddress (and drops a remoteAddress given as such).
+  const req = { ip: socket.remoteAddress };
+  this.log.info({ reqId, req, res: { statusCode: status }, err: { code: error.code } }, 'request refused');
   const body = JSON.stringify({ error: message, code } satisfies ErrorBody);
   const headers = {
     'content-type': 'application/json; charset=utf-8',

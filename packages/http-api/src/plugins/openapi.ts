@@ -123,14 +123,14 @@ function standardErrorResponses(
   // An unlimited route that needs a token counts the requests it refuses: past the limit, those answer 429.
   if (!unlimited || access !== 'open') {
     const over = unlimited
-      ? 'Too many refused tokens (401, 403) from this address or key: nothing was done; the right token is never counted'
+      ? 'Too many refused tokens (401, 403) from this address or partner: nothing was done; the right token is never counted'
       : 'Over the rate limit: nothing was done';
     responses[429] = withHeaders(rejected(over, apiErrors.rateLimited), {
       'Retry-After': header('Seconds until the next request fits', Type.Integer({ minimum: 1 })),
       'RateLimit-Policy': header(
-        'The bucket: `"per-key";q=<burst>;w=<seconds an empty bucket takes to refill>` (`"per-address"` without a key)',
+        'The bucket: `"per-partner";q=<burst>;w=<seconds an empty bucket takes to refill>` (`"per-address"` without a key)',
       ),
-      RateLimit: header('What is left: `"per-key";r=<requests left>;t=<seconds until the bucket is full>`'),
+      RateLimit: header('What is left: `"per-partner";r=<requests left>;t=<seconds until the bucket is full>`'),
     });
   }
   responses[500] = rejected('Anything unexpected; the cause is in the log, never in the body', apiErrors.internal);

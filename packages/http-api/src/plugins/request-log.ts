@@ -9,7 +9,10 @@ export class OneLinePerRequest extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const fields = {
-      req: { method: request.method, url: request.url, remoteAddress: request.ip },
+      // Fastify's `req` serializer, which every logger it is given gets, rebuilds this field from the request:
+      // method, url, host, remotePort and remoteAddress, the latter from request.ip (so, behind a trusted proxy,
+      // the forwarded client). A plain object here would lose the address.
+      req: request,
       res: { statusCode: reply.statusCode },
       responseTime: reply.elapsedTime,
     };

@@ -35,6 +35,11 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** What /ready checks; absent (tests of HTTP alone): always ready. */
   readonly readiness?: ReadinessCheck;
+  /**
+   * Fastify's `trustProxy` (TICKETBOSS_TRUST_PROXY): which peers' X-Forwarded-For names the client, whose address
+   * then counts for per-address rate limits and goes in the log. Absent: none, the socket's address.
+   */
+  readonly trustProxy?: boolean | readonly string[];
   /** Omit for no logging (tests). */
   readonly logger?: FastifyBaseLogger;
 }
@@ -56,7 +61,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
-  const app = createFastify(deps.logger, logController, observe);
+  const app = createFastify(deps, logController, observe);
   installRequestHooks(app);
   installAccessControl(app, {
     partners: deps.partners,
@@ -85,10 +90,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 type Observe = (request: FastifyRequest, reply: FastifyReply) => void;
 
 /** Fastify with the request ids, body limits, parsing rules and error paths every answer relies on. */
-function createFastify(logger: FastifyBaseLogger | undefined, logController: OneLinePerRequest, observe: Observe) {
+function createFastify(
+  { logger, trustProxy = false }: Pick<AppDeps, 'logger' | 'trustProxy'>,
+  logController: OneLinePerRequest,
+  observe: Observe,
+) {
   return Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     logController,
+    trustProxy: typeof trustProxy === 'boolean' ? trustProxy : [...trustProxy],
     bodyLimit: BODY_LIMIT_BYTES,
     // Any id that fits in a request line reaches its route (and is answered "not found" there), not the 404 of
     // unknown routes; Node caps the request line at 16 KiB anyway.

@@ -33,7 +33,34 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads TICKETBOSS_TRUST_PROXY: false by default, true, or a list of addresses and CIDRs', () => {
+    const trustProxy = (value?: string) => loadConfig({ TICKETBOSS_TRUST_PROXY: value }).trustProxy;
+    expect(trustProxy()).toBe(false);
+    expect(trustProxy('')).toBe(false);
+    expect(trustProxy('false')).toBe(false);
+    expect(trustProxy('true')).toBe(true);
+    expect(trustProxy('10.0.0.0/8')).toEqual(['10.0.0.0/8']);
+    expect(trustProxy(' 10.0.0.0/8, 192.168.1.5,fd00::/8 , loopback')).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.5',
+      'fd00::/8',
+      'loopback',
+    ]);
+  });
+
+  it('refuses a hop count for TICKETBOSS_TRUST_PROXY, saying to name the balancers instead', () => {
+    expect(() => loadConfig({ TICKETBOSS_TRUST_PROXY: '1' })).toThrow(
+      'TICKETBOSS_TRUST_PROXY must be true, false, or a comma-separated list of addresses or CIDRs, got the hop ' +
+        'count "1": name the load balancers\' addresses instead',
+    );
+  });
+
   it.each([
+    ['TICKETBOSS_TRUST_PROXY', 'yes'],
+    ['TICKETBOSS_TRUST_PROXY', '2'],
+    ['TICKETBOSS_TRUST_PROXY', '10.0.0.0/33'],
+    ['TICKETBOSS_TRUST_PROXY', '10.0.0.1,'],
+    ['TICKETBOSS_TRUST_PROXY', '300.1.2.3'],
     ['TICKETBOSS_AUTH', 'basic'],
     ['TICKETBOSS_ADMIN_TOKEN', 'short'],
     ['TICKETBOSS_ADMIN_TOKEN', `${'a'.repeat(20)} ${'b'.repeat(20)}`],

@@ -1,3 +1,5 @@
+import proxyAddr from '@fastify/proxy-addr';
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -72,6 +74,37 @@ function url(variable: string, schemes: readonly string[]): Setting<string | und
   };
 }
 
+/**
+ * Which peers may tell the client's address in X-Forwarded-For: Fastify's `trustProxy`. `false`: none, the socket's
+ * address is the client's. `true`: every one, so the leftmost address of the header, which the client itself may
+ * write. Otherwise the load balancers' addresses, CIDRs or proxy-addr's named ranges (`loopback`, `uniquelocal`,
+ * ...), comma-separated; each is compiled here as Fastify compiles it, so a bad one stops start-up. Fastify 5.12
+ * dropped the hop count (a client that reaches the API directly could forge the header), so a number is refused
+ * rather than silently trusting nobody.
+ */
+const trustProxy: Setting<boolean | string[]> = {
+  variable: 'TICKETBOSS_TRUST_PROXY',
+  defaultText: 'false',
+  read(env) {
+    const raw = valueOf(env, this.variable)?.trim();
+    if (raw === undefined || raw === 'false') return false;
+    if (raw === 'true') return true;
+    const expected = `${this.variable} must be true, false, or a comma-separated list of addresses or CIDRs`;
+    if (/^\d+$/.test(raw)) {
+      throw new ConfigError(`${expected}, got the hop count "${raw}": name the load balancers' addresses instead`);
+    }
+    const addresses = raw.split(',').map((address) => address.trim());
+    for (const address of addresses) {
+      try {
+        proxyAddr.compile(address);
+      } catch {
+        throw new ConfigError(`${expected}, got "${address}" in "${raw}"`);
+      }
+    }
+    return addresses;
+  },
+};
+
 export const MIN_ADMIN_TOKEN_LENGTH = 24;
 
 const adminToken: Setting<string | undefined> = {
@@ -114,6 +147,7 @@ export const SETTINGS = {
   shutdownTimeoutMs: integer('TICKETBOSS_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
   auth: oneOf('TICKETBOSS_AUTH', ['api-key', 'none'], 'api-key'),
   adminToken,
+  trustProxy,
   rateLimitPerSecond: integer('TICKETBOSS_RATE_LIMIT_PER_SECOND', 50, 0, 1_000_000),
   rateLimitBurst: integer('TICKETBOSS_RATE_LIMIT_BURST', 100, 1, 1_000_000),
   redisUrl: url('REDIS_URL', ['redis', 'rediss']),
@@ -128,7 +162,7 @@ export const SETTINGS = {
  * applies migrations and start-up refuses to serve while any is pending. `maxWaitMs`: how long a change may wait
  * on a busy event before 503 CONTENDED. `auth` none: the classic routes' open POST and DELETE. `adminToken` unset:
  * admin routes answer 401 (embedded mode makes one). `rateLimitPerSecond` 0: no rate limit. `redisUrl` set: limits
- * shared through Redis.
+ * shared through Redis. `trustProxy`: Fastify's option of that name, which decides `request.ip`.
  */
 export type Config = { readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['read']> };
 

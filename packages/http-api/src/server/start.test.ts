@@ -74,4 +74,33 @@ describe('start()', () => {
     await waitUntil(async () => (await connections(database)) === 0, "the server's connections to close");
     expect(lines.join('')).toContain('"msg":"stopped"');
   });
+
+  it('passes TICKETBOSS_TRUST_PROXY to the HTTP server: the forwarded client is the one logged', async () => {
+    const database = await createTestDatabase({ migrated: false });
+    cleanups.push(() => database.drop());
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) }),
+    );
+    const config = loadConfig({
+      DATABASE_URL: database.url,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      TICKETBOSS_ADMIN_TOKEN: 'start-test-admin-token-0000000000',
+      TICKETBOSS_TRUST_PROXY: '127.0.0.1',
+    });
+    const server = await start(config, logger);
+    cleanups.push(() => server.close());
+    const answer = await fetch(`${server.url}/health`, {
+      headers: { 'x-forwarded-for': '203.0.113.7', 'x-request-id': 'forwarded-1' },
+    });
+    expect(answer.status).toBe(200);
+    const logged = () =>
+      lines
+        .map((line) => JSON.parse(line) as { reqId?: string; req?: { remoteAddress?: string } })
+        .find((line) => line.reqId === 'forwarded-1');
+    await waitUntil(() => logged() !== undefined, 'the log line of the forwarded request');
+    expect(logged()!.req!.remoteAddress).toBe('203.0.113.7');
+  });
 });

@@ -133,6 +133,12 @@ async function serve(deps: ServeDeps): Promise<string> {
         'for trials and the seed clients only',
     );
   }
+  if (config.trustProxy === true) {
+    logger.warn(
+      'TICKETBOSS_TRUST_PROXY=true: any client can choose the address it is counted and logged under; ' +
+        "name the load balancers' addresses instead",
+    );
+  }
   const rateLimit = createRateLimit(config, logger);
   if (rateLimit) teardown.add('rate limiter', () => rateLimit.limiter.close());
   const app = buildApp({
@@ -144,6 +150,7 @@ async function serve(deps: ServeDeps): Promise<string> {
     seedAuth: config.auth,
     adminTokenHash: adminToken ? sha256(adminToken) : undefined,
     rateLimit,
+    trustProxy: config.trustProxy,
     logger,
   });
   teardown.add('HTTP server', () => app.close());

@@ -40,6 +40,8 @@ export interface AppWithDatabaseOptions {
   /** Default TEST_ADMIN_TOKEN; null for none. */
   readonly adminToken?: string | null;
   readonly rateLimit?: RateLimit;
+  /** TICKETBOSS_TRUST_PROXY; default none. */
+  readonly trustProxy?: boolean | readonly string[];
   /** Whose time decides expiries; tests move it to expire holds and keys. */
   readonly clock?: Clock;
   readonly idempotencyRetentionSeconds?: number;
@@ -71,6 +73,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     seedAuth: options.seedAuth ?? 'none',
     adminTokenHash: adminToken === null ? undefined : sha256(adminToken),
     rateLimit: options.rateLimit,
+    trustProxy: options.trustProxy,
     logger: options.logger,
   });
   return {
