@@ -245,7 +245,7 @@ export function render(s: Summary): string {
     line(header.map(() => '---')),
     ...rows.map(line),
     '',
-    `Medians of ${rounds} rounds of ${churnSeconds} s; ratios are taken within a round, then their median.`,
+    `Medians of ${plural(rounds, 'round')} of ${churnSeconds} s; ratios are taken within a round, then their median.`,
     ...s.targets.map(targetLine),
     `  1-process churn ÷ one-row ceiling by round: ${perRound(s.churnToCeiling.perRound)}`,
     `  version conflicts per commit: ${s.churn.map((c) => `${plural(c.processes, 'process')} ${pct(c.conflictsPerCommit)}`).join(', ')}`,
