@@ -150,21 +150,44 @@ export async function startApi(databaseUrl: string, processes: number, logDir: s
     children.push({ child, log });
     urls.push(`http://127.0.0.1:${port}`);
   }
-  for (const url of urls) {
-    for (let tries = 0; ; tries++) {
-      const up = await fetch(`${url}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      if (tries > 300) throw new Error(`API at ${url} did not start`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
   let stopping: Promise<CommitCounts[]> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await Promise.all(
+        children.map(
+          ({ child }) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+      return Promise.all(children.map(({ log }) => stoppedLine(log)));
+    })();
+    return stopping;
+  };
+  let tokens: string[];
+  try {
+    for (const url of urls) {
+      for (let tries = 0; ; tries++) {
+        const up = await fetch(`${url}/health`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (up) break;
+        if (tries > 300) throw new Error(`API at ${url} did not start`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    tokens = await partnerTokens(urls[0]!);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return {
     urls,
-    tokens: await partnerTokens(urls[0]!),
+    tokens,
     async peakRssMb() {
       return Promise.all(
         children.map(async ({ child }) => {
@@ -182,21 +205,6 @@ export async function startApi(databaseUrl: string, processes: number, logDir: s
         rebalances: sum.rebalances + c.rebalances,
       }));
     },
-    stop() {
-      stopping ??= (async () => {
-        await Promise.all(
-          children.map(
-            ({ child }) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null || child.signalCode !== null) return resolve();
-                child.once('exit', () => resolve());
-                child.kill('SIGTERM');
-              }),
-          ),
-        );
-        return Promise.all(children.map(({ log }) => stoppedLine(log)));
-      })();
-      return stopping;
-    },
+    stop,
   };
 }
