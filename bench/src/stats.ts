@@ -15,3 +15,13 @@ export function summarise(latenciesMs: readonly number[]): LatencySummary {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
 }
+
+/** The element with the median key (the lower middle one for an even count). */
+export function median<T>(items: readonly T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** The median of numbers; NaN for none. */
+export const medianOf = (values: readonly number[]): number =>
+  values.length === 0 ? Number.NaN : median(values, (v) => v);
