@@ -54,12 +54,14 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
       pool: () => poolStats(storage.database.db),
       events: (query) => services.events.listEvents(query),
     });
-    const services = createServices(storage.database.db, {
+    // The database's clock, from its first samples on, before anything is served.
+    const services = await createServices(storage.database.db, {
       maxWaitMs: config.maxWaitMs,
       timers: unrefTimers,
       observer: metrics.commits,
       idempotencyRetentionSeconds: config.idempotencyRetentionSeconds,
     });
+    teardown.add('database clock', () => services.close());
     const reservations = metrics.instrument(services.reservations);
     const demo = config.databaseUrl ? undefined : await prepareAdminToken(config.dataDir, config.adminToken);
     const url = await serve({ config, logger, teardown, services, reservations, metrics, demo, port, ...storage });

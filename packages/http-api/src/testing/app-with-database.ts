@@ -40,7 +40,7 @@ export interface AppWithDatabaseOptions {
   /** Default TEST_ADMIN_TOKEN; null for none. */
   readonly adminToken?: string | null;
   readonly rateLimit?: RateLimit;
-  /** Whose time decides expiries; tests move it to expire holds and keys. */
+  /** Whose time decides expiries (tests move it to expire holds and keys); the database's by default. */
   readonly clock?: Clock;
   readonly idempotencyRetentionSeconds?: number;
 }
@@ -55,7 +55,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
   await ensureEvent(pool, DEFAULT_EVENT);
   const metrics = createMetrics({ pool: () => poolStats(pool), events: (query) => services.events.listEvents(query) });
-  const services = createServices(pool, {
+  const services = await createServices(pool, {
     maxWaitMs: options.maxWaitMs ?? 2000,
     observer: metrics.commits,
     clock: options.clock,
@@ -85,6 +85,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     },
     async close() {
       await app.close();
+      await services.close();
       if (ownsDatabase) await database.drop();
       else await pool.destroy();
     },
