@@ -28,3 +28,5 @@ export {
   type EmbeddedPostgresOptions,
 } from './embedded-postgres.js';
 export { createPostgresIdempotencyStore } from './idempotency-store.js';
+export { createDatabaseClock, type DatabaseClock, type DatabaseClockOptions } from './database-clock.js';
+export { createPostgresLease, type Lease, type LeaseOptions } from './lease.js';

@@ -11,7 +11,7 @@ import { buildApp } from './server/app.js';
 import { loadConfig } from './server/config.js';
 import { openDatabase, type OpenDatabase } from './server/database.js';
 import { createReadinessCheck } from './server/readiness.js';
-import { createServices } from './server/services.js';
+import { createServices, type Services } from './server/services.js';
 import { startTcpProxy, type TcpProxy } from './testing/tcp-proxy.js';
 
 interface LogLine {
@@ -26,6 +26,7 @@ let proxy: TcpProxy;
 let opened: OpenDatabase;
 let readinessDb: ReturnType<typeof createDatabase>;
 let app: FastifyInstance;
+let services: Services;
 let token: string;
 
 beforeAll(async () => {
@@ -46,7 +47,7 @@ beforeAll(async () => {
   opened = await openDatabase(loadConfig({ DATABASE_URL: proxied.toString(), TICKETBOSS_MAX_WAIT_MS: '2000' }), logger);
   await ensureEvent(opened.db, DEFAULT_EVENT);
   readinessDb = createDatabase({ connectionString: proxied.toString(), poolSize: 1, connectTimeoutMs: 1000 });
-  const services = createServices(opened.db, { maxWaitMs: 2000 });
+  services = await createServices(opened.db, { maxWaitMs: 2000 });
   app = buildApp({
     ...services,
     readiness: createReadinessCheck(readinessDb, (await readMigrations()).files, 1000),
@@ -63,6 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await app?.close();
+    await services?.close();
     await readinessDb?.destroy();
     await opened?.close();
     await proxy?.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
+import { createManualClock } from '@ticketboss/domain/testing';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listening, repositoryRoot, startMain, type Server } from '../testing/main-process.js';
@@ -46,9 +47,13 @@ interface Fixture {
 async function fresh(options: { migrated?: boolean } = {}): Promise<Fixture> {
   const database = await createTestDatabase(options);
   cleanups.push(() => database.drop());
+  // An unmigrated database has no ticketboss_now() for the database clock; its tests use the command line alone.
+  const clock = options.migrated === false ? createManualClock() : undefined;
+  const services = await createServices(database.db, { maxWaitMs: 2000, clock });
+  cleanups.push(() => services.close());
   return {
     database,
-    services: createServices(database.db, { maxWaitMs: 2000 }),
+    services,
     cli: (...args) => ticketboss({ DATABASE_URL: database.url }, ...args),
   };
 }

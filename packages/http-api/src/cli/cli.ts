@@ -44,8 +44,8 @@ async function main(args: string[]): Promise<number> {
   let database: OpenDatabase | undefined;
   try {
     database = await connect(config, logger);
-    const services = createServices(database.db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers });
-    const answer = await execute(command, services, database);
+    const services = await createServices(database.db, { maxWaitMs: config.maxWaitMs, timers: unrefTimers });
+    const answer = await execute(command, services, database).finally(() => services.close());
     await write(process.stdout, json ? `${JSON.stringify(answer.json, null, 2)}\n` : answer.text);
     return answer.status;
   } catch (error) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  createDatabaseClock,
   createPostgresEventRepository,
   createPostgresIdempotencyStore,
   createPostgresPartnerRepository,
@@ -25,9 +26,11 @@ export interface Services {
   readonly events: EventService;
   readonly partners: PartnerService;
   readonly idempotency: Idempotency;
+  /** Whose time the services go by: the database's unless the caller gave a clock. */
+  readonly clock: Clock;
+  /** Stops the database clock that createServices started, if it did (a clock given to it is the caller's). */
+  close(): Promise<void>;
 }
-
-export const systemClock: Clock = { now: () => new Date() };
 
 /** How long an Idempotency-Key stays claimed by a request before another may take it over. */
 export const idempotencyLeaseMs = (maxWaitMs: number) => Math.ceil(maxWaitMs * 1.5) + 2000;
@@ -44,8 +47,12 @@ export const unrefTimers: Timers = {
   },
 };
 
-/** The use cases on PostgreSQL, wired the same way for the server, the command line and the tests. */
-export function createServices(
+/**
+ * The use cases on PostgreSQL, wired the same way for the server, the command line and the tests. Time is the
+ * database's (see database-clock.ts in adapters-postgres): the clock is started here, from its first samples,
+ * before anything can read it, and `close()` stops it.
+ */
+export async function createServices(
   db: DatabaseHandle,
   options: {
     maxWaitMs: number;
@@ -53,13 +60,13 @@ export function createServices(
     observer?: CommitObserver;
     /** How long Idempotency-Key answers are kept (default 24 h). */
     idempotencyRetentionSeconds?: number;
-    /** Whose time decides expiries (tests move it); the system's by default. */
+    /** Whose time decides expiries (tests move it); the database's by default. */
     clock?: Clock;
     /** How many seat pools a new event gets (default 8). */
     seatPools?: number;
   },
-): Services {
-  const clock = options.clock ?? systemClock;
+): Promise<Services> {
+  const { clock, close } = await startClock(db, options.clock);
   const repository = createPostgresEventRepository(db, { clock, seatPools: options.seatPools });
   return {
     reservations: createReservationService({
@@ -85,5 +92,18 @@ export function createServices(
       leaseMs: idempotencyLeaseMs(options.maxWaitMs),
       retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,
     }),
+    clock,
+    close,
   };
+}
+
+/** The clock given, or the database's, started; `close` stops the latter. */
+async function startClock(
+  db: DatabaseHandle,
+  given: Clock | undefined,
+): Promise<{ clock: Clock; close: () => Promise<void> }> {
+  if (given) return { clock: given, close: async () => undefined };
+  const clock = createDatabaseClock(db);
+  await clock.start();
+  return { clock, close: () => clock.stop() };
 }

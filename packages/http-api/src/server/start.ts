@@ -2,7 +2,15 @@
  * The one composition root: database, schema, default event, use cases, HTTP, background work, and close(),
  * which undoes all of it. main.ts calls it for `pnpm start`; tests call it in-process.
  */
-import { createDatabase, ensureEvent, poolStats, readMigrations } from '@ticketboss/adapters-postgres';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  createDatabase,
+  createPostgresLease,
+  ensureEvent,
+  poolStats,
+  readMigrations,
+} from '@ticketboss/adapters-postgres';
 import { DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
 import pino, { type Logger } from 'pino';
 import type { RateLimit } from '../plugins/access.js';
@@ -17,15 +25,16 @@ import { addDemoPartner, firstStartBanner, prepareAdminToken, type DemoAccess } 
 import { holdPort } from './port.js';
 import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
 import { createServices, unrefTimers, type Services } from './services.js';
-import { startSweeper } from './sweeper.js';
+import { startSweeper, sweepLeaseTtlMs } from './sweeper.js';
 import { Teardown } from './teardown.js';
 
 export interface Started {
   /** Where the server listens, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
   /**
-   * Stops taking connections, finishes the requests in flight, then stops the sweeper, the rate limiter and the
-   * database pools (and an embedded PostgreSQL): the reverse of start-up, each step even if an earlier one failed.
+   * Stops taking connections, finishes the requests in flight, then stops the sweeper (releasing its lease), the
+   * rate limiter, the database clock and the database pools (and an embedded PostgreSQL): the reverse of start-up,
+   * each step even if an earlier one failed.
    */
   close(): Promise<void>;
 }
@@ -54,19 +63,26 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
       pool: () => poolStats(storage.database.db),
       events: (query) => services.events.listEvents(query),
     });
-    const services = createServices(storage.database.db, {
+    // The database's clock, from its first samples on, before anything is served.
+    const services = await createServices(storage.database.db, {
       maxWaitMs: config.maxWaitMs,
       timers: unrefTimers,
       observer: metrics.commits,
       idempotencyRetentionSeconds: config.idempotencyRetentionSeconds,
       seatPools: config.seatPools,
     });
+    teardown.add('database clock', () => services.close());
     const reservations = metrics.instrument(services.reservations);
     const demo = config.databaseUrl ? undefined : await prepareAdminToken(config.dataDir, config.adminToken);
     const url = await serve({ config, logger, teardown, services, reservations, metrics, demo, port, ...storage });
     const sweeper = startSweeper({
       reservations,
       idempotency: services.idempotency,
+      lease: createPostgresLease(storage.database.db, {
+        name: 'sweeper',
+        holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+        ttlMs: sweepLeaseTtlMs(config.sweepIntervalMs),
+      }),
       intervalMs: config.sweepIntervalMs,
       logger,
     });

@@ -1,7 +1,10 @@
 import { StoreUnavailable, type Idempotency, type ReservationService } from '@ticketboss/domain';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startSweeper, type Sweeper } from './sweeper.js';
+import { startSweeper, type SweepLease, type Sweeper } from './sweeper.js';
+
+/** A lease always held: the scheduling tests below are about one sweeper (sweeper-lease.test.ts: several). */
+const held: SweepLease = { acquire: async () => true, release: async () => undefined };
 
 /**
  * The sweeper's scheduling alone: its rounds go to fakes of the services, each sweep blocking on a gate the test
@@ -24,7 +27,13 @@ function stalledSweeper(intervalMs: number) {
       return 0;
     },
   } as unknown as Idempotency;
-  const sweeper = startSweeper({ reservations, idempotency, intervalMs, logger: pino({ level: 'silent' }) });
+  const sweeper = startSweeper({
+    reservations,
+    idempotency,
+    lease: held,
+    intervalMs,
+    logger: pino({ level: 'silent' }),
+  });
   return { sweeper, calls, open };
 }
 
@@ -95,7 +104,7 @@ describe('sweeper failures', () => {
       sweepExpiredHolds: () => Promise.reject(failure),
     } as unknown as ReservationService;
     const idempotency = { purge: async () => 0 } as unknown as Idempotency;
-    const sweeper = startSweeper({ reservations, idempotency, intervalMs: 0, logger });
+    const sweeper = startSweeper({ reservations, idempotency, lease: held, intervalMs: 0, logger });
     try {
       await sweeper.runOnce();
       await sweeper.runOnce();

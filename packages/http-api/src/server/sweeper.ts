@@ -4,34 +4,57 @@ import type { FastifyBaseLogger } from 'fastify';
 export interface Sweeper {
   /** Runs one round now, or after the one in progress if any; once stopped, runs none. */
   runOnce(): Promise<void>;
-  /** Stops the timer and waits for the round in progress, and for no other. */
+  /** Stops the timer, waits for the round in progress (and for no other), then releases the lease if held. */
   stop(): Promise<void>;
 }
+
+/**
+ * Who sweeps: a round sweeps only when `acquire()` answers that this process holds the lease (taking it if free or
+ * run out, renewing it if already held); `release()` gives it up when the sweeper stops. `createPostgresLease`
+ * implements it on the database's time.
+ */
+export interface SweepLease {
+  acquire(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+/** The sweeper lease's time to live: three intervals, at least a second. */
+export const sweepLeaseTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 1000);
 
 /**
  * Every `intervalMs`: marks holds past their expiry `expired`, returning their seats, and purges Idempotency-Key
  * answers past their retention. Neither is needed for correctness (reads and decisions treat a hold as expired
  * from its expiry on; a key past its retention counts as absent), so a failed round is logged and the next one
- * tries again. Every API process runs one: the commits are version-guarded, so each hold's seats come back
- * exactly once however many sweep at the same moment. `onExpired` is where expiry notifications will hook in.
+ * tries again. Every API process runs one, and one at a time sweeps: each round first takes or renews the lease,
+ * and a process that does not hold it skips the round, so N processes do not all commit the same expiries every
+ * interval. A holder that stops renewing (stopped, stalled, cut off) is replaced once its lease runs out; two
+ * sweeping at once meanwhile is harmless, as the commits are version-guarded and each hold's seats come back
+ * exactly once. `onExpired` is where expiry notifications will hook in.
  */
 export function startSweeper(deps: {
   reservations: ReservationService;
   idempotency: Idempotency;
+  lease: SweepLease;
   intervalMs: number;
   logger: FastifyBaseLogger;
   onExpired?: (expired: readonly Reservation[]) => void;
 }): Sweeper {
-  const { reservations, idempotency, intervalMs, logger, onExpired } = deps;
+  const { reservations, idempotency, lease, intervalMs, logger, onExpired } = deps;
   /** The round in progress: at most one runs, and a tick that finds one skips (a stalled database must not pile
    * rounds up behind it, for shutdown to wait on). */
   let inProgress: Promise<void> | undefined;
   /** The round `runOnce` asked for while one was in progress, started when that one ends. */
   let next: Promise<void> | undefined;
   let stopped = false;
+  /** Whether the last round found this process holding the lease (released on stop). */
+  let holding = false;
 
   async function round(): Promise<void> {
     try {
+      const held = await lease.acquire();
+      if (held !== holding) logger.debug(held ? 'sweeper lease taken: this process sweeps' : 'sweeper lease lost');
+      holding = held;
+      if (!held) return;
       const { expired } = await reservations.sweepExpiredHolds();
       if (expired.length > 0) {
         logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
@@ -76,7 +99,11 @@ export function startSweeper(deps: {
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
-      return inProgress;
+      await inProgress;
+      if (!holding) return;
+      holding = false;
+      // Without the release, another process would take over only once the lease runs out.
+      await lease.release().catch((err: unknown) => logger.debug({ err }, 'sweeper lease not released'));
     },
   };
 }

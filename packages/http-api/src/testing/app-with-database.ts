@@ -42,7 +42,7 @@ export interface AppWithDatabaseOptions {
   readonly rateLimit?: RateLimit;
   /** TICKETBOSS_TRUST_PROXY; default none. */
   readonly trustProxy?: boolean | readonly string[];
-  /** Whose time decides expiries; tests move it to expire holds and keys. */
+  /** Whose time decides expiries (tests move it to expire holds and keys); the database's by default. */
   readonly clock?: Clock;
   readonly idempotencyRetentionSeconds?: number;
 }
@@ -57,7 +57,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     : createDatabase({ connectionString: database.url, lockTimeoutMs: options.lockTimeoutMs });
   await ensureEvent(pool, DEFAULT_EVENT);
   const metrics = createMetrics({ pool: () => poolStats(pool), events: (query) => services.events.listEvents(query) });
-  const services = createServices(pool, {
+  const services = await createServices(pool, {
     maxWaitMs: options.maxWaitMs ?? 2000,
     observer: metrics.commits,
     clock: options.clock,
@@ -88,6 +88,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     },
     async close() {
       await app.close();
+      await services.close();
       if (ownsDatabase) await database.drop();
       else await pool.destroy();
     },

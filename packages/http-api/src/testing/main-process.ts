@@ -16,9 +16,17 @@ export interface Server {
  */
 export const SEED_TRIAL_ENV = { TICKETBOSS_AUTH: 'none', TICKETBOSS_RATE_LIMIT_PER_SECOND: '0' };
 
-/** Runs main.ts as `pnpm start` does, with only the given environment on top of PATH. */
-export function startMain(env: Record<string, string>, base: Record<string, string> = SEED_TRIAL_ENV): Server {
-  const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', mainPath], {
+/**
+ * Runs main.ts as `pnpm start` does, with only the given environment on top of PATH; `nodeArgs` go to node before
+ * main.ts (after tsx, so that they may name TypeScript modules, e.g. `--import` of skew-clock.ts).
+ */
+export function startMain(
+  env: Record<string, string>,
+  base: Record<string, string> = SEED_TRIAL_ENV,
+  { nodeArgs = [] }: { nodeArgs?: readonly string[] } = {},
+): Server {
+  const args = ['--conditions=@ticketboss/source', '--import', 'tsx', ...nodeArgs, mainPath];
+  const child = spawn(process.execPath, args, {
     cwd: repositoryRoot,
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
