@@ -1,6 +1,6 @@
 import type { CommitResult, ExpectedVersion, Reservation, SeatChanges, SeatPool } from '@ticketboss/domain';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Database, ReservationsTable } from './database.js';
+import { PREPARED, type Database, type ReservationsTable } from './database.js';
 import { toReservation } from './event-rows.js';
 import { toSeatPool, type PoolRow } from './seat-pool-rows.js';
 
@@ -53,7 +53,7 @@ export async function applyChanges(
   const cancelIds = idsOf(cancellations);
   const confirmIds = idsOf(confirmations);
   const changes = reservations.length + cancellations.length + confirmations.length;
-  const { rows } = await sql<AppliedRow>`
+  const { rows } = await sql<AppliedRow>`${sql.raw(PREPARED)}
     WITH locked AS (
       SELECT reservation_id, status, expires_at, seats
         FROM reservations

@@ -228,6 +228,27 @@ export function trackAvailability(
   };
 }
 
+/** A statement that starts with this comment is prepared once per connection and its plan reused (see below). */
+export const PREPARED = '/* ticketboss:prepared */';
+const preparedNames = new Map<string, string>();
+
+/**
+ * Runs a statement marked PREPARED as a named prepared statement: parsed and analysed once per connection, and its
+ * plan cached by PostgreSQL (a generic plan once it costs no more than the custom ones). For the hot statements
+ * with many CTEs, whose planning would otherwise cost as much as their execution on every commit. Kysely passes
+ * (text, values); anything else runs as given.
+ */
+function preparedQuery(client: pg.PoolClient, args: unknown[]): Promise<pg.QueryResult> | undefined {
+  const [text, values] = args;
+  if (typeof text !== 'string' || !text.startsWith(PREPARED) || !Array.isArray(values)) return undefined;
+  let name = preparedNames.get(text);
+  if (!name) {
+    name = `ticketboss_${preparedNames.size + 1}`;
+    preparedNames.set(text, name);
+  }
+  return client.query({ name, text, values });
+}
+
 /** The pool as Kysely sees it, with failures to reach the database turned into StoreUnavailable and reported. */
 function reportingUnavailability(pool: pg.Pool, availability: AvailabilityTracker): PostgresPool {
   const failed = (error: unknown): never => {
@@ -249,7 +270,7 @@ function reportingUnavailability(pool: pg.Pool, availability: AvailabilityTracke
       let broken = false;
       view = {
         query: ((...args: Parameters<pg.PoolClient['query']>) => {
-          const result = client.query(...args) as unknown;
+          const result = (preparedQuery(client, args) ?? client.query(...args)) as unknown;
           // A cursor (streaming) is returned as is; Kysely's plain queries return promises.
           if (!(result instanceof Promise)) return result;
           return result.then(answered, (error: unknown) => {

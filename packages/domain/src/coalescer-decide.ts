@@ -168,7 +168,7 @@ export function createBatchDecider(deps: {
             state = memory.lastKnown = undefined;
           } else {
             // Re-plan on what the failed commit saw, if it saw something newer; it is not a fresh read.
-            state = memory.lastKnown = collided ? { ...result.current!, whole: false } : undefined;
+            state = memory.lastKnown = collided ? { ...result.current, whole: false } : undefined;
           }
           fresh = false;
           continue;
