@@ -56,6 +56,11 @@ export interface ChurnResult {
   readonly contended: number;
   readonly latency: LatencySummary;
   readonly elapsedMs: number;
+  /**
+   * CPU time this load generator spent per operation (user + system). The same work per operation whatever
+   * serves it: where it grows, the machine's cores were shared by more processes, each woken for fewer answers.
+   */
+  readonly loadCpuMsPerOperation: number;
 }
 
 const pools = new Map<string, Pool>();
@@ -131,6 +136,7 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
   let cancelled = 0;
   let errors = 0;
   let contended = 0;
+  const cpuAtStart = process.cpuUsage();
   const started = performance.now();
   const until = started + plan.durationMs;
   await Promise.all(
@@ -163,8 +169,10 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
     }),
   );
   const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuAtStart);
   return {
     scenario: 'churn',
+    loadCpuMsPerOperation: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length),
     operations: latencies.length,
     operationsPerSecond: latencies.length / (elapsedMs / 1000),
     reserved,

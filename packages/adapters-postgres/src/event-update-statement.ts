@@ -12,7 +12,7 @@ export type UpdateOutcome =
  * An update of the event, in one transaction: locks the event's holds past their expiry (in id order, as commits
  * do), then the event row, then all its pools in pool order (as rebalances do); checks the expected version (the
  * event's own plus its pools') and the new total against the seats reserved; then renames, moves every pool's
- * seats to the event row's reserve with the change of total applied (rebalances spread them again), expires the
+ * seats (and counts of reservations) to the event row's reserve with the change of total applied (rebalances spread them again), expires the
  * holds past their expiry (as every change of the event does), and counts one change in the version, plus one per
  * hold expired.
  */
@@ -39,14 +39,18 @@ export async function applyEventUpdate(
     ).rows[0];
     if (!event) return { kind: 'event_not_found' };
     const pools = (
-      await sql<{ available_seats: number; version: string }>`
-        SELECT available_seats, version FROM event_seat_pools WHERE event_id = ${eventId} ORDER BY pool FOR NO KEY UPDATE
+      await sql<{ available_seats: number; active_reservations: number; version: string }>`
+        SELECT available_seats, active_reservations, version
+          FROM event_seat_pools WHERE event_id = ${eventId} ORDER BY pool FOR NO KEY UPDATE
       `.execute(trx)
     ).rows;
     const currentVersion = pools.reduce((sum, p) => sum + Number(p.version), Number(event.version));
     if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
       return { kind: 'version_mismatch', currentVersion };
     }
+    // The pools' counts of reservations move to the event row with their seats: a pool's may be negative, the row's
+    // may not, and the holds expired here were counted by some pool.
+    const pooledReservations = pools.reduce((sum, p) => sum + p.active_reservations, 0);
     const expiredSeats = expiring.reduce((sum, r) => sum + r.seats, 0);
     const available = pools.reduce((sum, p) => sum + p.available_seats, event.available_seats) + expiredSeats;
     // Confirmed reservations and live holds.
@@ -55,7 +59,8 @@ export async function applyEventUpdate(
     if (totalSeats < reservedSeats) return { kind: 'below_reserved', reservedSeats };
     await sql`
       WITH emptied AS (
-        UPDATE event_seat_pools SET available_seats = 0 WHERE event_id = ${eventId} AND available_seats <> 0
+        UPDATE event_seat_pools SET available_seats = 0, active_reservations = 0
+         WHERE event_id = ${eventId} AND (available_seats <> 0 OR active_reservations <> 0)
       ), expired AS (
         UPDATE reservations SET status = 'expired'
          WHERE reservation_id = ANY(${expiring.map((r) => r.reservation_id)}::uuid[])
@@ -64,7 +69,7 @@ export async function applyEventUpdate(
          SET name = coalesce(${changes.name ?? null}::text, name),
              total_seats = ${totalSeats},
              available_seats = ${totalSeats - reservedSeats},
-             active_reservations = active_reservations - ${expiring.length},
+             active_reservations = active_reservations + ${pooledReservations - expiring.length},
              version = version + 1 + ${expiring.length},
              updated_at = now()
        WHERE event_id = ${eventId}
