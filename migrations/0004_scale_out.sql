@@ -11,13 +11,20 @@
 -- rows) = total_seats, and active_reservations + sum(pool active_reservations) counts those rows. The event's
 -- version, as the API shows it, is its own version plus its pools' versions. A commit never writes the event row.
 --
--- Safe on a live database: the new table starts empty, and the seats move in one statement that locks each event
--- row only for the rest of this transaction (no table is rewritten). An API process of an earlier release still
--- running sees no available seats once the move is committed and refuses new reservations; it never oversells.
+-- Safe on a live database: no table is rewritten and nothing waits long. The new table's foreign key takes a SHARE
+-- ROW EXCLUSIVE lock on events, and the seats move in one statement that locks each event row: writes to events
+-- wait until this transaction commits (milliseconds for thousands of events). An API process of an earlier
+-- release still running sees no available seats once the move is committed and refuses new reservations (it never
+-- oversells); the seats it returns go to the event row's reserve, and events it creates get their pools on first
+-- use. Its count of reservations may then take the event row's below zero (the pools hold the rest of the count),
+-- so that check goes.
 
 -- A pool's active_reservations is the change its commits made to the event's count of reservations taking seats
 -- (a cancellation may be committed on another pool than its reservation, so it may be negative); touched_at is
--- its last commit, which tells a rebalance which pools are in use.
+-- its last commit, which tells a rebalance which pools are in use; granted_at is when a rebalance last moved seats
+-- into it for a batch, which protects them from the next rebalances until that batch had time to commit.
+ALTER TABLE events DROP CONSTRAINT events_active_reservations_non_negative;
+
 CREATE TABLE event_seat_pools (
   event_id             text        NOT NULL,
   pool                 integer     NOT NULL,
@@ -25,6 +32,7 @@ CREATE TABLE event_seat_pools (
   version              bigint      NOT NULL DEFAULT 0,
   active_reservations  integer     NOT NULL DEFAULT 0,
   touched_at           timestamptz NOT NULL DEFAULT '-infinity',
+  granted_at           timestamptz NOT NULL DEFAULT '-infinity',
   CONSTRAINT event_seat_pools_pkey PRIMARY KEY (event_id, pool),
   CONSTRAINT event_seat_pools_event_fkey FOREIGN KEY (event_id) REFERENCES events (event_id),
   CONSTRAINT event_seat_pools_pool_range CHECK (pool BETWEEN 0 AND 63),

@@ -26,6 +26,8 @@ export interface CommitCounts {
   readonly changesCommitted: number;
   readonly versionConflicts: number;
   readonly rebalances: number;
+  /** CPU time the processes spent (user + system, `process_cpu_seconds_total`); NaN from a "stopped" line. */
+  readonly cpuSeconds: number;
 }
 
 export interface Api {
@@ -45,6 +47,7 @@ export const countsBetween = (before: CommitCounts, after: CommitCounts): Commit
   changesCommitted: after.changesCommitted - before.changesCommitted,
   versionConflicts: after.versionConflicts - before.versionConflicts,
   rebalances: after.rebalances - before.rebalances,
+  cpuSeconds: after.cpuSeconds - before.cpuSeconds,
 });
 
 function freePort(): Promise<number> {
@@ -104,6 +107,7 @@ function countsOf(text: string): CommitCounts {
     changesCommitted: sample(text, 'ticketboss_commit_batch_size_sum'),
     versionConflicts: sample(text, 'ticketboss_version_conflicts_total'),
     rebalances: sample(text, 'ticketboss_seat_pool_rebalances_total'),
+    cpuSeconds: sample(text, 'process_cpu_seconds_total'),
   };
 }
 
@@ -118,6 +122,7 @@ async function stoppedLine(log: string): Promise<CommitCounts> {
     changesCommitted: stopped?.changesCommitted ?? Number.NaN,
     versionConflicts: stopped?.versionConflicts ?? Number.NaN,
     rebalances: stopped === undefined ? Number.NaN : (stopped.rebalances ?? 0),
+    cpuSeconds: Number.NaN,
   };
 }
 
@@ -203,6 +208,7 @@ export async function startApi(databaseUrl: string, processes: number, logDir: s
         changesCommitted: sum.changesCommitted + c.changesCommitted,
         versionConflicts: sum.versionConflicts + c.versionConflicts,
         rebalances: sum.rebalances + c.rebalances,
+        cpuSeconds: sum.cpuSeconds + c.cpuSeconds,
       }));
     },
     stop,

@@ -66,6 +66,7 @@ function churnSummary(set: ChurnSet, oneProcess: ChurnSet) {
     conflictsPerCommit: sum(counts, (c) => c.versionConflicts) / sum(counts, (c) => c.commits),
     rebalancesPerSecond: sum(counts, (c) => c.rebalances) / sum(set.rounds, (r) => r.elapsedMs / 1000),
     loadCpuMsPerOperation: medianOf(set.rounds.map((r) => r.loadCpuMsPerOperation)),
+    apiCpuMsPerOperation: medianOf(set.rounds.map((r) => (r.counts.cpuSeconds * 1000) / r.operations)),
     peakRssMb: set.peakRssMb,
     stopped: set.stopped,
     rounds: set.rounds,
@@ -251,6 +252,8 @@ export function render(s: Summary): string {
     `  1-process churn ÷ one-row ceiling by round: ${perRound(s.churnToCeiling.perRound)}`,
     `  version conflicts per commit: ${s.churn.map((c) => `${plural(c.processes, 'process')} ${pct(c.conflictsPerCommit)}`).join(', ')}`,
     `  rebalances per second: ${s.churn.map((c) => `${c.processes}: ${fmt(c.rebalancesPerSecond, 1)}`).join(', ')}`,
+    `  API processes' CPU per operation, ms: ` +
+      s.churn.map((c) => `${plural(c.processes, 'process')} ${fmt(c.apiCpuMsPerOperation, 3)}`).join(', '),
     `  load generator CPU per operation (the same requests whatever serves them), ms: ` +
       s.churn.map((c) => `${plural(c.processes, 'process')} ${fmt(c.loadCpuMsPerOperation, 3)}`).join(', '),
     `errors and 503s over all churn rounds: ${sum(s.churn, (c) => c.errorsAllRounds) + s.churnWithIdempotencyKeys.errorsAllRounds}` +

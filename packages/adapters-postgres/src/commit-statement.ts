@@ -94,7 +94,8 @@ export async function applyChanges(
          SET available_seats = available_seats - ${seatsTaken} + ${seatsReturned} + reclaim.seats,
              active_reservations = active_reservations + ${reservations.length} - ${cancellations.length} - reclaim.holds,
              version = version + ${changes} + reclaim.holds,
-             touched_at = ${now}
+             touched_at = ${now},
+             granted_at = '-infinity'
         FROM reclaim
        WHERE event_id = ${expected.eventId}
          AND pool = ${expected.pool}

@@ -32,6 +32,7 @@ export interface EventSeatPoolsTable {
   version: ColumnType<string, number | undefined, number>;
   active_reservations: Generated<number>;
   touched_at: Generated<Date>;
+  granted_at: Generated<Date>;
 }
 
 export interface ReservationsTable {

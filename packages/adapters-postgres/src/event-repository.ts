@@ -22,7 +22,7 @@ import {
 import { applyEventUpdate } from './event-update-statement.js';
 import { rebalancePools } from './rebalance.js';
 import { selectReservationPage } from './reservation-page.js';
-import { newPoolRows, selectSeatPool, toSeatPool } from './seat-pool-rows.js';
+import { createMissingPools, newPoolRows, selectSeatPool, toSeatPool } from './seat-pool-rows.js';
 import { isRetryable, sqlState, transient } from './sql-errors.js';
 
 export interface EventRepositoryOptions {
@@ -49,7 +49,12 @@ export function createPostgresEventRepository(
     throw new RangeError(`seatPools must be an integer from 1 to ${MAX_SEAT_POOLS}`);
   }
   async function findPool(eventId: string, choice: { pool: number } | { avoid?: number }) {
-    const row = await transient(() => selectSeatPool(db, eventId, choice, clock.now()));
+    let row = await transient(() => selectSeatPool(db, eventId, choice, clock.now()));
+    if (!row && 'avoid' in choice) {
+      // No pool: an unknown event, or one an earlier release made during a rolling deploy (given its pools now).
+      await transient(() => createMissingPools(db, eventId, seatPools));
+      row = await transient(() => selectSeatPool(db, eventId, choice, clock.now()));
+    }
     return row && toSeatPool(row);
   }
 
@@ -68,8 +73,8 @@ export function createPostgresEventRepository(
 
     findSeatPool: findPool,
 
-    rebalanceSeats: (eventId, pool, wantedSeats) =>
-      transient(() => rebalancePools(db, clock.now(), eventId, pool, wantedSeats)),
+    rebalanceSeats: (eventId, pool, wantedSeats, smallestSeats) =>
+      transient(() => rebalancePools(db, clock.now(), eventId, pool, { wantedSeats, smallestSeats })),
 
     async getEventSummary(eventId) {
       const row = await findEventRow(eventId);

@@ -73,3 +73,19 @@ export function newPoolRows(eventId: string, totalSeats: number, pools = DEFAULT
     available_seats,
   }));
 }
+
+/**
+ * Gives an event that has no seat pools its pools, empty (its seats stay in the event row's reserve until a
+ * rebalance moves them): an event created by an API process of a release before seat pools, still running
+ * during a rolling deploy. Does nothing for an event that has pools or does not exist.
+ */
+export async function createMissingPools(db: Kysely<Database>, eventId: string, pools: number): Promise<void> {
+  await sql`
+    INSERT INTO event_seat_pools (event_id, pool, available_seats)
+    SELECT e.event_id, g.pool, 0
+      FROM events e CROSS JOIN generate_series(0, ${pools - 1}::integer) AS g(pool)
+     WHERE e.event_id = ${eventId}
+       AND NOT EXISTS (SELECT 1 FROM event_seat_pools p WHERE p.event_id = e.event_id)
+    ON CONFLICT DO NOTHING
+  `.execute(db);
+}

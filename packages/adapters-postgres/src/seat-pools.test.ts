@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from './database.js';
 import { createPostgresEventRepository, ensureEvent } from './event-repository.js';
 import { findInvariantBreaches } from './invariant.js';
+import { GRANT_MS } from './rebalance.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate, readMigrations } from './migrate.js';
 import { createTestDatabase, type TestDatabase } from './testing/index.js';
 
@@ -86,17 +87,92 @@ describe('seat pools', () => {
 
   it('a rebalance gives the pool what it wants and shares the rest with the pools in use; all if it falls short', async () => {
     const eventId = await newEvent(6, 3);
-    const repository = createPostgresEventRepository(database.db);
-    expect(await repository.rebalanceSeats(eventId, 1, 9)).toMatchObject({ pool: 1, availableSeats: 6, whole: true });
+    let now = Date.now();
+    const repository = createPostgresEventRepository(database.db, { clock: { now: () => new Date(now) } });
+    expect(await repository.rebalanceSeats(eventId, 1, 9, 9)).toMatchObject({
+      pool: 1,
+      availableSeats: 6,
+      whole: true,
+    });
     expect(await poolSeats(eventId)).toEqual([0, 6, 0]);
     // Pool 1 is in use once committed on: the next rebalance leaves it a share.
     const one = reservation(eventId, 1);
     expect(
       await repository.commitChanges({ eventId, pool: 1, version: 0 }, { reservations: [one], cancellations: [] }),
     ).toMatchObject({ kind: 'committed', pool: { availableSeats: 5 } });
-    expect(await repository.rebalanceSeats(eventId, 2, 2)).toMatchObject({ pool: 2, availableSeats: 4, whole: false });
+    now += GRANT_MS + 1; // past pool 1's grant, still in use
+    expect(await repository.rebalanceSeats(eventId, 2, 2, 2)).toMatchObject({
+      pool: 2,
+      availableSeats: 4,
+      whole: false,
+    });
     expect(await poolSeats(eventId)).toEqual([0, 1, 4]);
-    expect(await repository.rebalanceSeats('no-such-event', 0, 1)).toBeUndefined();
+    expect(await repository.rebalanceSeats('no-such-event', 0, 1, 1)).toBeUndefined();
+  });
+
+  it('seats a rebalance granted to a pool stay there for the next rebalance, until GRANT_MS has passed', async () => {
+    const eventId = await newEvent(15, 2);
+    let now = Date.now();
+    const at = { now: () => new Date(now) };
+    const a = createPostgresEventRepository(database.db, { clock: at });
+    const b = createPostgresEventRepository(database.db, { clock: at });
+    expect(await a.rebalanceSeats(eventId, 0, 10, 10)).toMatchObject({ availableSeats: 15, whole: true });
+    // Another process short of seats meanwhile gets none of them, and may not refuse on what it got.
+    expect(await b.rebalanceSeats(eventId, 1, 10, 10)).toMatchObject({ availableSeats: 0, whole: false });
+    now += GRANT_MS + 1;
+    expect(await b.rebalanceSeats(eventId, 1, 10, 10)).toMatchObject({ availableSeats: 15, whole: true });
+    expect(await poolSeats(eventId)).toEqual([0, 15]);
+  });
+
+  it('the commit that follows a rebalance ends its grant; a pool given too little for any reservation gets none', async () => {
+    const eventId = await newEvent(15, 2);
+    const a = createPostgresEventRepository(database.db);
+    const b = createPostgresEventRepository(database.db);
+    const granted = (await a.rebalanceSeats(eventId, 0, 10, 10))!;
+    expect(
+      await a.commitChanges(granted, { reservations: [reservation(eventId, 10)], cancellations: [] }),
+    ).toMatchObject({ kind: 'committed', pool: { availableSeats: 5 } });
+    // At once, without waiting for GRANT_MS: the 5 left are free to take.
+    expect(await b.rebalanceSeats(eventId, 1, 6, 6)).toMatchObject({ availableSeats: 5, whole: true });
+    // 5 seats, every one of them, but fewer than its smallest reservation: pool 1 commits nothing, so no grant.
+    expect(await a.rebalanceSeats(eventId, 0, 2, 2)).toMatchObject({ availableSeats: 5, whole: true });
+  });
+
+  it('two processes each asking for more than half of what is left: one is served, the other refused, none 503', async () => {
+    const processes = Array.from({ length: 2 }, () => {
+      const db = createDatabase({ connectionString: database.url, poolSize: 2 });
+      return { db, coalescer: createCoalescer({ repository: createPostgresEventRepository(db), clock }) };
+    });
+    try {
+      for (let round = 0; round < 5; round += 1) {
+        const eventId = await newEvent(15, 2);
+        const deadline = Date.now() + 5000;
+        const decisions = await Promise.all(
+          processes.map((p) => p.coalescer.reserve(reservation(eventId, 10), deadline)),
+        );
+        expect(decisions.map((d) => d.kind).sort()).toEqual(['insufficient_seats', 'reserved']);
+        expect(decisions.find((d) => d.kind === 'insufficient_seats')).toEqual({
+          kind: 'insufficient_seats',
+          availableSeats: 5,
+        });
+      }
+      expect(await findInvariantBreaches(database.db)).toEqual([]);
+    } finally {
+      await Promise.all(processes.map((p) => p.db.destroy()));
+    }
+  });
+
+  it('an event an earlier release created, without pools, gets them on its first reservation', async () => {
+    const eventId = `old-${randomUUID().slice(0, 8)}`;
+    await sql`
+      INSERT INTO events (event_id, name, total_seats, available_seats, max_seats_per_reservation)
+      VALUES (${eventId}, 'Old', 10, 10, 10)`.execute(database.db);
+    const repository = createPostgresEventRepository(database.db, { seatPools: 3 });
+    const coalescer = createCoalescer({ repository, clock });
+    expect(await coalescer.reserve(reservation(eventId, 3), FAR)).toMatchObject({ kind: 'reserved' });
+    expect((await poolSeats(eventId)).length).toBe(3);
+    expect(await repository.getEventSummary(eventId)).toMatchObject({ availableSeats: 7, reservedSeats: 3 });
+    expect(await findInvariantBreaches(database.db)).toEqual([]);
   });
 
   it('under load from four processes, with rebalances between their commits, never oversells', async () => {

@@ -56,8 +56,8 @@ export interface DecideCounters {
   poolMoves: number;
 }
 
-const wantedSeats = (pending: readonly Waiting[]) =>
-  pending.reduce((sum, w) => sum + (w.kind === 'reserve' ? w.reservation.seats : 0), 0);
+const asked = (pending: readonly Waiting[]) =>
+  pending.flatMap((w) => (w.kind === 'reserve' ? [w.reservation.seats] : []));
 
 /** A transient failure read or moved nothing: `retry` says so, to try again (or answer `contended` past the deadline). */
 async function orRetry<T>(operation: () => Promise<T>): Promise<T | 'retry'> {
@@ -125,7 +125,15 @@ export function createBatchDecider(deps: {
       if (refusing && !state.whole) {
         // Seats may be in other pools (or back through holds that expired): gather them, under a lock of all pools.
         const pool = state.pool;
-        const moved = await orRetry(() => repository.rebalanceSeats(eventId, pool, wantedSeats(pending)));
+        const seats = asked(pending);
+        const moved = await orRetry(() =>
+          repository.rebalanceSeats(
+            eventId,
+            pool,
+            seats.reduce((a, b) => a + b, 0),
+            Math.min(...seats),
+          ),
+        );
         if (moved === 'retry') continue;
         if (!moved) return settleEventMissing(pending, eventId);
         counters.rebalances += 1;

@@ -89,9 +89,16 @@ export interface EventRepository {
   /**
    * Locks the event and all its pools (in a fixed order) and moves seats between pools so that `pool` has
    * `wantedSeats` if the event has them, plus a share of the rest (see `spreadSeats`); or all of them if not, and
-   * then `whole` says so. Changes no version. Undefined if the event does not exist.
+   * then `whole` says so. Seats it gives for a commit that will follow (all that is wanted, or all there is and
+   * at least `smallestSeats`) are the pool's alone until that commit, or for a moment if it never comes. Changes
+   * no version. Undefined if the event does not exist.
    */
-  rebalanceSeats(eventId: string, pool: number, wantedSeats: number): Promise<SeatPool | undefined>;
+  rebalanceSeats(
+    eventId: string,
+    pool: number,
+    wantedSeats: number,
+    smallestSeats: number,
+  ): Promise<SeatPool | undefined>;
   getEventSummary(eventId: string): Promise<EventSummary | undefined>;
   /** Events in id order. */
   listEventSummaries(query: { readonly limit: number; readonly after?: PagePosition }): Promise<Page<EventSummary>>;

@@ -132,7 +132,7 @@ export function createInMemoryEventRepository(
               .sort((a, b) => a.touchedAt - b.touchedAt)[0]!.index;
       return poolState(eventId, pool);
     },
-    async rebalanceSeats(eventId, pool, wantedSeats) {
+    async rebalanceSeats(eventId, pool, wantedSeats, _smallestSeats) {
       await tick();
       const event = events.get(eventId);
       if (!event) return undefined;
