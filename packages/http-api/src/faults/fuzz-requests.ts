@@ -164,8 +164,10 @@ function declaredArbitrary(operation: Operation, targets: FuzzTargets): fc.Arbit
       let i = 0;
       const path = operation.path.replace(/\{\w+\}/g, () => params[i++]!);
       const declared = method === operation.method || (method === 'HEAD' && operation.method === 'GET');
+      // An unusual method on this path may be another declared route (POST on GET /reservations' path).
+      const sibling = targets.operations.some((o) => o.path === operation.path && o.method === method);
       return {
-        route: declared ? `${method} ${operation.path}` : 'unknown',
+        route: declared || sibling ? `${method} ${operation.path}` : 'unknown',
         method,
         target: `${path}${query}`,
         params,
