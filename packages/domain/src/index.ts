@@ -11,3 +11,4 @@ export * from './partner-service.js';
 export * from './event-service.js';
 export * from './batched-lookup.js';
 export * from './idempotency.js';
+export * from './webhook.js';
