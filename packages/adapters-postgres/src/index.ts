@@ -33,6 +33,7 @@ export { createPostgresLease, type Lease, type LeaseOptions } from './lease.js';
 export { createPostgresWebhookStore } from './webhooks/webhook-store.js';
 export {
   HOLD_EXPIRY_TASK,
+  JOB_QUEUE_APPLICATION_NAME,
   startJobQueue,
   WEBHOOK_DELIVER_TASK,
   webhookQueueDepth,
