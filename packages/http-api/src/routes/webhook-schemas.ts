@@ -53,8 +53,8 @@ export const UpdateWebhook = Type.Object(
     enabled: Type.Optional(
       Type.Boolean({
         description:
-          'false: nothing is sent (changes are still recorded). true: re-enables, also an endpoint TicketBoss ' +
-          'disabled, and sends what waited meanwhile',
+          'false: nothing more is sent, and changes made meanwhile are not recorded for it. true: re-enables it ' +
+          '(also after TicketBoss disabled it) and sends the deliveries that were waiting when it was disabled',
       }),
     ),
   },

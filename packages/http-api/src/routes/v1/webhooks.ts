@@ -136,9 +136,9 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ endpoints: WebhookEndpoi
         operationId: 'updateWebhook',
         summary: 'Change, disable or re-enable a webhook',
         description:
-          'Only the fields sent change. `enabled: false` stops sending (changes are still recorded and wait); ' +
-          '`enabled: true` resumes, also after TicketBoss disabled the endpoint, and clears `failingSince` and ' +
-          '`disabledReason`.',
+          'Only the fields sent change. `enabled: false` stops sending; changes made while it is disabled are not ' +
+          'recorded for it. `enabled: true` resumes (also after TicketBoss disabled the endpoint), sends the ' +
+          'deliveries that were waiting, and clears `failingSince` and `disabledReason`.',
         params: WebhookParams,
         body: UpdateWebhook,
         response: {
