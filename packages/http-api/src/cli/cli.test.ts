@@ -1,42 +1,20 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { createManualClock } from '@ticketboss/domain/testing';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listening, repositoryRoot, startMain, type Server } from '../testing/main-process.js';
+import { ticketboss, type Run } from '../testing/cli-process.js';
+import { listening, startMain, type Server } from '../testing/main-process.js';
 import { createServices, type Services } from '../server/services.js';
 
-const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const TOKEN = /tb_[a-z0-9]{16}_[A-Za-z0-9_-]{43}/;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs cli.ts as `pnpm ticketboss` does, with only the given environment on top of PATH. */
-function ticketboss(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--conditions=@ticketboss/source', '--import', 'tsx', cliPath, ...args], {
-    cwd: repositoryRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 interface Fixture {
   readonly database: TestDatabase;

@@ -21,6 +21,9 @@ Works on the database directly: DATABASE_URL, or else the embedded PostgreSQL in
   keys revoke <partnerId> <keyId>        the key stops working at once
   events create --name <name> --seats <n> [--id <eventId>] [--max-per-reservation <n>]
   events list
+  webhooks list <partnerId>              the partner's webhook endpoints (never their secrets)
+  webhooks failing <partnerId> <webhookId>
+                                         the endpoint's failed attempts, newest first, and why it is failing
   audit                                  checks every event: available + reserved seats = total seats
 
 Options:
@@ -54,6 +57,8 @@ export type Command =
       readonly maxSeatsPerReservation: number;
     }
   | { readonly name: 'events list' }
+  | { readonly name: 'webhooks list'; readonly partnerId: string }
+  | { readonly name: 'webhooks failing'; readonly partnerId: string; readonly webhookId: string }
   | { readonly name: 'audit' };
 
 export type Invocation =
@@ -76,7 +81,9 @@ export function parseCommandLine(args: string[]): Invocation {
   if (values.help || positionals[0] === 'help') return { kind: 'help', asked: true };
   if (positionals.length === 0) return { kind: 'help', asked: false };
   const group = positionals[0]!;
-  const name = ['partners', 'keys', 'events'].includes(group) ? `${group} ${positionals[1] ?? ''}`.trim() : group;
+  const name = ['partners', 'keys', 'events', 'webhooks'].includes(group)
+    ? `${group} ${positionals[1] ?? ''}`.trim()
+    : group;
   const command = commandOf(name, positionals.slice(name.split(' ').length), values);
   const misplaced = EVENT_OPTIONS.find((option) => values[option] !== undefined);
   if (misplaced && command.name !== 'events create') {
@@ -118,11 +125,15 @@ function commandOf(name: string, rest: string[], values: Values): Command {
       return { name, partnerId: rest[0]!, partnerName: rest.slice(1).join(' ') };
     case 'keys create':
     case 'keys list':
+    case 'webhooks list':
       requireArguments(1, '<partnerId>');
       return { name, partnerId: rest[0]! };
     case 'keys revoke':
       requireArguments(2, '<partnerId> <keyId>');
       return { name, partnerId: rest[0]!, keyId: rest[1]! };
+    case 'webhooks failing':
+      requireArguments(2, '<partnerId> <webhookId>');
+      return { name, partnerId: rest[0]!, webhookId: rest[1]! };
     case 'events create':
       requireArguments(0);
       return eventsCreate(values);

@@ -16,6 +16,7 @@ import type { Services } from '../server/services.js';
 import { audit } from './audit.js';
 import type { Command } from './command-line.js';
 import { done, Failure, table, tokenText, type Answer } from './output.js';
+import { failingWebhook, listWebhooks } from './webhooks.js';
 
 export function execute(command: Command, services: Services, database: OpenDatabase): Promise<Answer> {
   switch (command.name) {
@@ -33,6 +34,10 @@ export function execute(command: Command, services: Services, database: OpenData
       return createEvent(services.events, command);
     case 'events list':
       return listEvents(services.events);
+    case 'webhooks list':
+      return listWebhooks(services.webhooks, services.partners, command.partnerId);
+    case 'webhooks failing':
+      return failingWebhook(services.webhooks, services.partners, command);
     case 'audit':
       return audit(database.connectionString);
   }

@@ -8,6 +8,7 @@ import {
   isRunning,
   operationsOf,
   readOpenApi,
+  expectStatus,
   reserve,
   startApiOnOwnDatabase,
   type Answer,
@@ -38,19 +39,25 @@ function accessOf(operation: Operation): Access {
   return 'open';
 }
 
-/**
- * Routes whose path names a resource a partner owns: another partner must get the answer a missing one gets.
- */
-const ownedResource = (operation: Operation) => operation.path.includes('{reservationId}');
-
 type Expected = { readonly kind: 'allowed' } | { readonly kind: 'refused'; readonly status: number; code: string };
 
 const allowed: Expected = { kind: 'allowed' };
 const unauthorized: Expected = { kind: 'refused', status: 401, code: 'UNAUTHORIZED' };
 const forbidden: Expected = { kind: 'refused', status: 403, code: 'FORBIDDEN' };
-const notFound: Expected = { kind: 'refused', status: 404, code: 'RESERVATION_NOT_FOUND' };
 
-function expectedFor(access: Access, caller: Caller, owned: boolean): Expected {
+/** The path parameters that name a resource a partner owns, outermost first, with the 404 of a missing one. */
+const OWNED: ReadonlyArray<readonly [string, Expected]> = [
+  ['{webhookId}', { kind: 'refused', status: 404, code: 'WEBHOOK_NOT_FOUND' }],
+  ['{reservationId}', { kind: 'refused', status: 404, code: 'RESERVATION_NOT_FOUND' }],
+];
+
+/**
+ * For a route whose path names a resource a partner owns, its parameter and the answer for a missing one, which
+ * another partner must get too.
+ */
+const ownedResource = (operation: Operation) => OWNED.find(([parameter]) => operation.path.includes(parameter));
+
+function expectedFor(access: Access, caller: Caller, owned: readonly [string, Expected] | undefined): Expected {
   if (access === 'open') return allowed;
   if (caller === 'none' || caller === 'garbage' || caller === 'revoked') return unauthorized;
   switch (access) {
@@ -60,7 +67,7 @@ function expectedFor(access: Access, caller: Caller, owned: boolean): Expected {
       return caller === 'admin' ? allowed : forbidden;
     case 'partner':
       if (caller === 'admin') return forbidden;
-      return caller === 'other' && owned ? notFound : allowed;
+      return caller === 'other' && owned ? owned[1] : allowed;
   }
 }
 
@@ -70,6 +77,10 @@ interface Scene {
   readonly ownerToken: string;
   readonly eventId: string;
   readonly fresh: (prefix: string) => string;
+  /** One webhook of the owner's, the same for every cell that leaves it in place. */
+  readonly webhook: () => Promise<string>;
+  /** A webhook of the owner's of its own (for the cells that delete it). */
+  readonly freshWebhook: () => Promise<string>;
 }
 
 /** A request that succeeds for a caller the route allows: the path, and the body if it takes one. */
@@ -117,11 +128,36 @@ const requestFor: Record<string, (scene: Scene) => Promise<Prepared>> = {
   'POST /v1/reservations/{reservationId}/confirm': async (s) => ({
     path: `/v1/reservations/${await reserve(s.url, s.ownerToken, { eventId: s.eventId, holdSeconds: 600 })}/confirm`,
   }),
+  'POST /v1/webhooks': async () => ({ path: '/v1/webhooks', body: WEBHOOK }),
+  'GET /v1/webhooks': async () => ({ path: '/v1/webhooks' }),
+  'GET /v1/webhooks/{webhookId}': async (s) => ({ path: `/v1/webhooks/${await s.webhook()}` }),
+  'PATCH /v1/webhooks/{webhookId}': async (s) => ({
+    path: `/v1/webhooks/${await s.webhook()}`,
+    body: { description: s.fresh('description') },
+  }),
+  'DELETE /v1/webhooks/{webhookId}': async (s) => ({ path: `/v1/webhooks/${await s.freshWebhook()}` }),
+  'POST /v1/webhooks/{webhookId}/rotate-secret': async (s) => ({
+    path: `/v1/webhooks/${await s.webhook()}/rotate-secret`,
+  }),
+  'POST /v1/webhooks/{webhookId}/test': async (s) => ({ path: `/v1/webhooks/${await s.webhook()}/test` }),
+  'GET /v1/webhooks/{webhookId}/deliveries': async (s) => ({ path: `/v1/webhooks/${await s.webhook()}/deliveries` }),
+  'POST /v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver': async (s) => {
+    const webhookId = await s.webhook();
+    const test = await call(s.url, 'POST', `/v1/webhooks/${webhookId}/test`, s.ownerToken);
+    const { deliveryId } = expectStatus<{ deliveryId: string }>(test, 202, 'a test message to redeliver');
+    return { path: `/v1/webhooks/${webhookId}/deliveries/${deliveryId}/redeliver` };
+  },
 };
 
-/** The same request for a reservation that does not exist (the path's reservation id replaced). */
+/**
+ * The owner's endpoint: a closed local port, so that the worker's attempts stay on this machine and fail at once
+ * (private addresses are allowed in this scenario for that).
+ */
+const WEBHOOK = { url: 'http://127.0.0.1:9/access-matrix', events: ['reservation.created'] };
+
+/** The same request for a resource that does not exist (the path's id of the owned resource replaced). */
 const missingTwin = (operation: Operation, path: string): string => {
-  const at = operation.path.split('/').indexOf('{reservationId}');
+  const at = operation.path.split('/').indexOf(ownedResource(operation)![0]);
   return path
     .split('/')
     .map((segment, i) => (i === at ? randomUUID() : segment))
@@ -174,6 +210,7 @@ describe('fault scenario 7: the access matrix', () => {
       TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
       // Deterministic answers: the matrix is about who may call what, not about the rate limit's 429s.
       TICKETBOSS_RATE_LIMIT_PER_SECOND: '0',
+      TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true',
     });
   });
 
@@ -205,6 +242,11 @@ describe('fault scenario 7: the access matrix', () => {
     const eventId = 'access-matrix';
     await admin.createEvent(eventId, 1000);
     let counter = 0;
+    const registerWebhook = async () => {
+      const answer = await call(url, 'POST', '/v1/webhooks', owner.token, WEBHOOK);
+      return expectStatus<{ webhookId: string }>(answer, 201, 'register a webhook').webhookId;
+    };
+    let sharedWebhook: Promise<string> | undefined;
     const scene: Scene = {
       url,
       admin: {
@@ -218,6 +260,8 @@ describe('fault scenario 7: the access matrix', () => {
       ownerToken: owner.token,
       eventId,
       fresh: (p) => `${p}-${++counter}`,
+      webhook: () => (sharedWebhook ??= registerWebhook()),
+      freshWebhook: registerWebhook,
     };
 
     const operations = operationsOf(await readOpenApi());
@@ -233,7 +277,7 @@ describe('fault scenario 7: the access matrix', () => {
         const { path, body } = await requestFor[route]!(scene);
         const answer = await call(url, operation.method, path, tokens[caller], body);
         const missing =
-          expected === notFound
+          expected.kind === 'refused' && expected.status === 404
             ? await call(url, operation.method, missingTwin(operation, path), tokens[caller], body)
             : undefined;
         cells.push({ route, caller, expected, answer, ...(missing ? { missing } : {}) });
@@ -250,7 +294,10 @@ describe('fault scenario 7: the access matrix', () => {
     // Every token the run saw or was given (those of 201 answers included), and the database's password, by name:
     // a failure says which leaked without printing it.
     const issued = cells.flatMap((c) =>
-      [...c.answer.text.matchAll(/tb_[a-z0-9]{16}_[A-Za-z0-9_-]{43}/g)].map((m) => [`key issued to ${c.route}`, m[0]]),
+      [...c.answer.text.matchAll(/tb_[a-z0-9]{16}_[A-Za-z0-9_-]{43}|whsec_[A-Za-z0-9+/]{43}=/g)].map((m) => [
+        `secret issued to ${c.route}`,
+        m[0],
+      ]),
     );
     const secrets = new Map<string, string>([
       ['admin token', ADMIN_TOKEN],
@@ -273,9 +320,9 @@ describe('fault scenario 7: the access matrix', () => {
       name: 'Access matrix',
       load: `${operations.length} routes x ${CALLERS.length} callers, ${cells.length} answers in ${Math.round((Date.now() - started) / 1000)} s`,
       faults:
-        "no token, a wrong secret for a real key id, a revoked key, another partner (on the owner's reservations), the admin token, the owner's key",
+        "no token, a wrong secret for a real key id, a revoked key, another partner (on the owner's reservations and webhooks), the admin token, the owner's key",
       checked:
-        'each answer against the access openapi.json declares (401/403, 404 identical to a missing reservation); every secret against the process log',
+        'each answer against the access openapi.json declares (401/403, 404 identical to a missing reservation or webhook); every secret against the process log',
       figures: `${unexpected2xx.length} unexpected 2xx, 0 other mismatches, ${secrets.size} secrets checked, 0 in the logs`,
     });
   });

@@ -47,6 +47,19 @@ function oneOf<const T extends string>(variable: string, allowed: readonly T[], 
   };
 }
 
+function flag(variable: string, fallback: boolean): Setting<boolean> {
+  return {
+    variable,
+    defaultText: String(fallback),
+    read(env) {
+      const raw = valueOf(env, variable);
+      if (raw === undefined) return fallback;
+      if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${variable} must be true or false, got "${raw}"`);
+      return raw === 'true';
+    },
+  };
+}
+
 function text(variable: string, fallback: string): Setting<string> {
   return { variable, defaultText: fallback, read: (env) => valueOf(env, variable) ?? fallback };
 }
@@ -155,6 +168,15 @@ export const SETTINGS = {
   idempotencyRetentionSeconds: integer('TICKETBOSS_IDEMPOTENCY_RETENTION_SECONDS', 86_400, 3600, 30 * 86_400),
   sweepIntervalMs: integer('TICKETBOSS_SWEEP_INTERVAL_MS', 1000, 0, 3_600_000),
   seatPools: integer('TICKETBOSS_SEAT_POOLS', 8, 1, 64),
+  webhookWorker: oneOf('TICKETBOSS_WEBHOOK_WORKER', ['on', 'off'], 'on'),
+  webhookAllowPrivate: flag('TICKETBOSS_WEBHOOK_ALLOW_PRIVATE', false),
+  webhookTimeoutMs: integer('TICKETBOSS_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+  webhookRetryBaseMs: integer('TICKETBOSS_WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000),
+  webhookRetryMaxMs: integer('TICKETBOSS_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1, 86_400_000),
+  webhookRetryForMs: integer('TICKETBOSS_WEBHOOK_RETRY_FOR_MS', 86_400_000, 0, 30 * 86_400_000),
+  webhookDisableAfterMs: integer('TICKETBOSS_WEBHOOK_DISABLE_AFTER_MS', 432_000_000, 0, 90 * 86_400_000),
+  webhookLockTimeoutMs: integer('TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+  webhookConcurrency: integer('TICKETBOSS_WEBHOOK_CONCURRENCY', 8, 1, 100),
 } as const satisfies Record<string, Setting<unknown>>;
 
 /**
