@@ -72,7 +72,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   });
   const swept = new Counter({
     name: 'ticketboss_holds_expired_total',
-    help: 'Holds past their expiry that the sweeper marked expired, returning their seats',
+    help: 'Holds past their expiry that the sweeper (or their expiry job) marked expired, returning their seats',
     registers: [registry],
   });
   const batchSize = new Histogram({
@@ -185,6 +185,11 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
         async sweepExpiredHolds(maxEvents) {
           const outcome = await service.sweepExpiredHolds(maxEvents);
           swept.inc(outcome.expired.length);
+          return outcome;
+        },
+        async expireHold(reservationId) {
+          const outcome = await service.expireHold(reservationId);
+          if (outcome.kind === 'swept') swept.inc(outcome.expired.length);
           return outcome;
         },
       };
