@@ -5,6 +5,7 @@
 # a file whose first line is `-- ticketboss:no-transaction`: it runs statement by statement (each its own
 # transaction, as CREATE INDEX CONCURRENTLY needs), then its ledger row is written; if it fails halfway it is
 # not recorded, and the next run starts it again from the top (see README, "Migrations").
+# Query results (a migration's SELECTs) are discarded; errors still go to stderr.
 # Run it alone: unlike `pnpm migrate` it takes no lock.
 #
 #   migrations/apply-with-psql.sh "postgres://user@host:5432/ticketboss"
@@ -29,9 +30,9 @@ for file in "$dir"/[0-9][0-9][0-9][0-9]_*.sql; do
   record="INSERT INTO schema_migrations (name, checksum) VALUES ('$name', '$checksum')"
   first_line=$(head -n 1 "$file" | tr -d '\r' | sed 's/[[:space:]]*$//')
   if [ "$first_line" = "-- ticketboss:no-transaction" ]; then
-    run_psql "$@" -f "$file"
-    run_psql "$@" -c "$record"
+    run_psql "$@" -o /dev/null -f "$file"
+    run_psql "$@" -o /dev/null -c "$record"
   else
-    run_psql "$@" --single-transaction -f "$file" -c "$record"
+    run_psql "$@" -o /dev/null --single-transaction -f "$file" -c "$record"
   fi
 done
