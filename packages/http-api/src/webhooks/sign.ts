@@ -34,8 +34,6 @@ export function signedHeaders(
     'user-agent': USER_AGENT,
     'webhook-id': deliveryId,
     'webhook-timestamp': String(Math.floor(attemptedAt.getTime() / 1000)),
-    'webhook-signature': secrets
-      .map((secret) => new Webhook(secret).sign(deliveryId, attemptedAt, payload))
-      .join(' '),
+    'webhook-signature': secrets.map((secret) => new Webhook(secret).sign(deliveryId, attemptedAt, payload)).join(' '),
   };
 }
