@@ -1,4 +1,5 @@
 import proxyAddr from '@fastify/proxy-addr';
+import type { RetryPolicy } from '@ticketboss/domain';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -45,6 +46,11 @@ function oneOf<const T extends string>(variable: string, allowed: readonly T[], 
       return raw as T;
     },
   };
+}
+
+function flag(variable: string, fallback: boolean): Setting<boolean> {
+  const setting = oneOf(variable, ['true', 'false'], fallback ? 'true' : 'false');
+  return { variable, defaultText: setting.defaultText, read: (env) => setting.read(env) === 'true' };
 }
 
 function text(variable: string, fallback: string): Setting<string> {
@@ -123,6 +129,8 @@ const adminToken: Setting<string | undefined> = {
   },
 };
 
+const DAY_MS = 86_400_000;
+
 const databaseUrl = url('DATABASE_URL', ['postgres', 'postgresql']);
 
 /**
@@ -155,6 +163,15 @@ export const SETTINGS = {
   idempotencyRetentionSeconds: integer('TICKETBOSS_IDEMPOTENCY_RETENTION_SECONDS', 86_400, 3600, 30 * 86_400),
   sweepIntervalMs: integer('TICKETBOSS_SWEEP_INTERVAL_MS', 1000, 0, 3_600_000),
   seatPools: integer('TICKETBOSS_SEAT_POOLS', 8, 1, 64),
+  webhookWorker: oneOf('TICKETBOSS_WEBHOOK_WORKER', ['on', 'off'], 'on'),
+  webhookAllowPrivate: flag('TICKETBOSS_WEBHOOK_ALLOW_PRIVATE', false),
+  webhookTimeoutMs: integer('TICKETBOSS_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+  webhookRetryBaseMs: integer('TICKETBOSS_WEBHOOK_RETRY_BASE_MS', 5000, 1, DAY_MS),
+  webhookRetryMaxMs: integer('TICKETBOSS_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1, DAY_MS),
+  webhookRetryForMs: integer('TICKETBOSS_WEBHOOK_RETRY_FOR_MS', 86_400_000, 0, 30 * DAY_MS),
+  webhookDisableAfterMs: integer('TICKETBOSS_WEBHOOK_DISABLE_AFTER_MS', 432_000_000, 1, 365 * DAY_MS),
+  webhookLockTimeoutMs: integer('TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS', 60_000, 1000, DAY_MS),
+  webhookConcurrency: integer('TICKETBOSS_WEBHOOK_CONCURRENCY', 8, 1, 100),
 } as const satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -162,14 +179,37 @@ export const SETTINGS = {
  * applies migrations and start-up refuses to serve while any is pending. `maxWaitMs`: how long a change may wait
  * on a busy event before 503 CONTENDED. `auth` none: the classic routes' open POST and DELETE. `adminToken` unset:
  * admin routes answer 401 (embedded mode makes one). `rateLimitPerSecond` 0: no rate limit. `redisUrl` set: limits
- * shared through Redis. `trustProxy`: Fastify's option of that name, which decides `request.ip`.
+ * shared through Redis. `trustProxy`: Fastify's option of that name, which decides `request.ip`. `webhookWorker` off:
+ * this process posts no webhooks (another process, or `pnpm worker`, does).
  */
 export type Config = { readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['read']> };
 
 /** Reads and validates the configuration once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Env): Config {
   const entries = Object.entries(SETTINGS).map(([key, setting]) => [key, (setting as Setting<unknown>).read(env)]);
-  return Object.fromEntries(entries) as Config;
+  const config = Object.fromEntries(entries) as Config;
+  if (config.webhookRetryMaxMs < config.webhookRetryBaseMs) {
+    throw new ConfigError(
+      `TICKETBOSS_WEBHOOK_RETRY_MAX_MS must be at least TICKETBOSS_WEBHOOK_RETRY_BASE_MS (${config.webhookRetryBaseMs}), got "${config.webhookRetryMaxMs}"`,
+    );
+  }
+  // A job still running (posting, at most the timeout) must not be taken for one whose process died.
+  if (config.webhookLockTimeoutMs <= config.webhookTimeoutMs) {
+    throw new ConfigError(
+      `TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS must be more than TICKETBOSS_WEBHOOK_TIMEOUT_MS (${config.webhookTimeoutMs}), got "${config.webhookLockTimeoutMs}"`,
+    );
+  }
+  return config;
+}
+
+/** How deliveries are retried, from the TICKETBOSS_WEBHOOK_RETRY_* settings. */
+export function retryPolicyOf(config: Config): RetryPolicy {
+  return {
+    baseDelayMs: config.webhookRetryBaseMs,
+    maxDelayMs: config.webhookRetryMaxMs,
+    retryForMs: config.webhookRetryForMs,
+    disableAfterMs: config.webhookDisableAfterMs,
+  };
 }
 
 /** For the server's entry: a bad value is one line on stderr naming the variable, and exit 1. */
