@@ -1,15 +1,11 @@
 /**
- * The job queue's tasks, by the names migrations/0006_webhooks.sql queues them under. A task throws only when it
+ * The job queue's two tasks: posting a delivery, and expiring a hold on time. A task throws only when it
  * could not do its work (the database unreachable): the queue then runs it again later. Attempts that reach an
  * endpoint and fail are retried by TicketBoss's own policy (deliver.ts), not by throwing.
  */
 import type { Clock, ReservationService } from '@ticketboss/domain';
 import type { Logger } from 'pino';
 import { deliver, type DeliverDeps } from './deliver.js';
-
-export const DELIVER_TASK = 'ticketboss_webhook_deliver';
-export const HOLD_EXPIRY_TASK = 'ticketboss_hold_expiry';
-export const WEBHOOK_TASKS = [DELIVER_TASK, HOLD_EXPIRY_TASK] as const;
 
 export type Task = (payload: unknown) => Promise<void>;
 
@@ -26,20 +22,22 @@ export function webhookTasks(deps: {
   readonly reservations: ReservationService;
   readonly clock: Clock;
   readonly logger: Logger;
-}): Record<(typeof WEBHOOK_TASKS)[number], Task> {
+}): { readonly deliver: Task; readonly expireHold: Task } {
   const { logger } = deps;
   return {
-    async [DELIVER_TASK](payload) {
+    /** Payload `{ deliveryId }`: one attempt of the delivery. */
+    async deliver(payload) {
       const deliveryId = stringField(payload, 'deliveryId');
-      if (!deliveryId) return logger.warn({ payload }, `${DELIVER_TASK}: no deliveryId in the payload; dropped`);
+      if (!deliveryId) return logger.warn({ payload }, 'webhook delivery job: no deliveryId in the payload; dropped');
       const result = await deliver(deps.deliver, deliveryId);
       logger.debug({ deliveryId, result }, 'webhook delivery');
     },
 
-    async [HOLD_EXPIRY_TASK](payload) {
+    /** Payload `{ eventId, reservationId }`, run at the hold's expiry: expires it then, if it is still a hold. */
+    async expireHold(payload) {
       const reservationId = stringField(payload, 'reservationId');
       if (!reservationId)
-        return logger.warn({ payload }, `${HOLD_EXPIRY_TASK}: no reservationId in the payload; dropped`);
+        return logger.warn({ payload }, 'hold expiry job: no reservationId in the payload; dropped');
       for (let round = 1; round <= 3; round += 1) {
         const outcome = await deps.reservations.expireHold(reservationId);
         switch (outcome.kind) {
