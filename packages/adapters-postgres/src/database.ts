@@ -73,6 +73,54 @@ export interface ApiKeysTable {
   revoked_at: Date | null;
 }
 
+/** A partner's webhook endpoint (migration 0006). */
+export interface WebhookEndpointsTable {
+  webhook_id: string;
+  partner_id: string;
+  url: string;
+  description: string | null;
+  event_types: string[];
+  enabled: Generated<boolean>;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: Date | null;
+  failing_since: Date | null;
+  disabled_reason: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: Generated<Date>;
+}
+
+/** One notification to one endpoint, recorded by the triggers on reservations or as a test. */
+export interface WebhookDeliveriesTable {
+  delivery_id: string;
+  /** bigint: node-postgres returns it as a string. */
+  seq: ColumnType<string, never, never>;
+  webhook_id: string;
+  type: string;
+  reservation_id: string | null;
+  occurred_at: Date;
+  /** The reservations row as to_jsonb wrote it (timestamps as ISO strings). */
+  reservation: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  state: Generated<'pending' | 'delivered' | 'failed'>;
+  attempts: Generated<number>;
+  first_attempt_at: Date | null;
+  next_attempt_at: Date | null;
+  delivered_at: Date | null;
+}
+
+export interface WebhookAttemptsTable {
+  /** bigint: node-postgres returns it as a string. */
+  attempt_id: ColumnType<string, never, never>;
+  delivery_id: string;
+  webhook_id: string;
+  attempt: number;
+  attempted_at: Date;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  next_attempt_at: Date | null;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -86,6 +134,9 @@ export interface Database {
   partners: PartnersTable;
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

@@ -30,3 +30,14 @@ export {
 export { createPostgresIdempotencyStore } from './idempotency-store.js';
 export { createDatabaseClock, type DatabaseClock, type DatabaseClockOptions } from './database-clock.js';
 export { createPostgresLease, type Lease, type LeaseOptions } from './lease.js';
+export { createPostgresWebhookStore } from './webhooks/webhook-store.js';
+export {
+  HOLD_EXPIRY_TASK,
+  startJobQueue,
+  WEBHOOK_DELIVER_TASK,
+  webhookQueueDepth,
+  type JobQueue,
+  type JobQueueLogger,
+  type JobQueueOptions,
+} from './webhooks/job-queue.js';
+export { generateJobQueueMigration, JOB_QUEUE_MIGRATION_FILE } from './job-queue-migration.js';
