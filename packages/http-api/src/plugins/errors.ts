@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_SEATS_PER_RESERVATION,
   InvalidPagePosition,
   MAX_PARTNER_ID_LENGTH,
+  MAX_WEBHOOKS_PER_PARTNER,
   MIN_SEATS_PER_RESERVATION,
   StoreUnavailable,
   TransientFailure,
@@ -103,6 +104,13 @@ export const apiErrors = {
     code: 'IDEMPOTENCY_KEY_REUSED',
     message: 'This Idempotency-Key was used with a different request; use a new key for a new request',
   },
+  webhookNotFound: { status: 404, code: 'WEBHOOK_NOT_FOUND', message: 'Webhook not found' },
+  webhookLimitReached: {
+    status: 409,
+    code: 'WEBHOOK_LIMIT_REACHED',
+    message: `A partner can register at most ${MAX_WEBHOOKS_PER_PARTNER} webhooks; delete one first`,
+  },
+  deliveryNotFound: { status: 404, code: 'DELIVERY_NOT_FOUND', message: 'Delivery not found' },
   missingHost: { status: 400, code: 'BAD_REQUEST', message: 'HTTP/1.1 requests must send a Host header' },
   invalidIdempotencyKey: {
     status: 400,

@@ -23,6 +23,8 @@ export function buildAppWithoutServices(overrides: Partial<AppDeps> = {}): Fasti
     events: unavailable('events'),
     partners: unavailable('partners'),
     idempotency: unavailable('idempotency'),
+    webhooks: unavailable('webhooks'),
+    clock: unavailable('clock'),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: 'api-key',
     adminTokenHash: undefined,

@@ -39,6 +39,10 @@ up to 128 characters), and the same id is on every log line of that request.
 
 const tags = [
   { name: 'Reservations', description: "A partner's reservations, made and seen with its API key" },
+  {
+    name: 'Webhooks',
+    description: "A partner's endpoints, told of every change of its reservations (Standard Webhooks)",
+  },
   { name: 'Events', description: 'The admin creates and changes events; the admin and partners read them' },
   { name: 'Partners', description: 'The admin manages partners and their API keys' },
   {

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { EventService, Idempotency, PartnerService, ReservationService } from '@ticketboss/domain';
+import type {
+  Clock,
+  EventService,
+  Idempotency,
+  PartnerService,
+  ReservationService,
+  WebhookStore,
+} from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installAccessControl, type RateLimit } from '../plugins/access.js';
 import { apiErrors, ErrorBody, handleClientError, handleError, handleNotFound, sendError } from '../plugins/errors.js';
@@ -16,11 +23,24 @@ import { seedReservationRoutes, type SeedAuth } from '../routes/classic/reservat
 import { eventRoutes } from '../routes/v1/events.js';
 import { partnerRoutes } from '../routes/v1/partners.js';
 import { v1ReservationRoutes } from '../routes/v1/reservations.js';
+import { webhookDeliveryRoutes } from '../routes/v1/webhook-deliveries.js';
+import { webhookRoutes } from '../routes/v1/webhooks.js';
+import { createWebhookEndpoints } from '../webhooks/endpoints.js';
+import type { ResolveHost } from '../webhooks/urls.js';
 
 export interface AppDeps {
   readonly reservations: ReservationService;
   readonly events: EventService;
   readonly partners: PartnerService;
+  /** Partners' webhook endpoints and their deliveries. */
+  readonly webhooks: WebhookStore;
+  /** Whose time stamps webhook endpoints and secret rotations: the services' (the database's). */
+  readonly clock: Clock;
+  /**
+   * TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: webhook URLs may reach loopback, private and link-local addresses (default
+   * false). `resolveHost`: how their hostnames are resolved (the system's resolver by default).
+   */
+  readonly webhookUrls?: { readonly allowPrivate: boolean; readonly resolveHost?: ResolveHost };
   /** Idempotency-Key records of the routes that take one. */
   readonly idempotency: Idempotency;
   /** The event behind the classic routes, which name none. */
@@ -84,6 +104,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(partnerRoutes, { partners: deps.partners });
   void app.register(eventRoutes, { events: deps.events });
   void app.register(v1ReservationRoutes, { reservations: deps.reservations, idempotency: deps.idempotency });
+  const endpoints = createWebhookEndpoints({
+    store: deps.webhooks,
+    clock: deps.clock,
+    allowPrivate: deps.webhookUrls?.allowPrivate ?? false,
+    resolveHost: deps.webhookUrls?.resolveHost,
+  });
+  void app.register(webhookRoutes, { endpoints });
+  void app.register(webhookDeliveryRoutes, { endpoints });
   return app;
 }
 

@@ -97,6 +97,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the webhook settings: private addresses refused, the worker on, 10 s timeout by default', () => {
+    expect(loadConfig({})).toMatchObject({
+      webhookAllowPrivate: false,
+      webhookWorker: 'on',
+      webhookTimeoutMs: 10_000,
+      webhookRetryForMs: 86_400_000,
+      webhookDisableAfterMs: 432_000_000,
+    });
+    expect(loadConfig({ TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true' }).webhookAllowPrivate).toBe(true);
+    expect(loadConfig({ TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'false' }).webhookAllowPrivate).toBe(false);
+  });
+
   it('refuses a hop count for TICKETBOSS_TRUST_PROXY, saying to name the balancers instead', () => {
     expect(() => loadConfig({ TICKETBOSS_TRUST_PROXY: '1' })).toThrow(
       'TICKETBOSS_TRUST_PROXY must be true, false, or a comma-separated list of addresses or CIDRs, got the hop ' +
@@ -111,6 +123,9 @@ describe('loadConfig', () => {
     ['TICKETBOSS_TRUST_PROXY', '10.0.0.1,'],
     ['TICKETBOSS_TRUST_PROXY', '300.1.2.3'],
     ['TICKETBOSS_AUTH', 'basic'],
+    ['TICKETBOSS_WEBHOOK_ALLOW_PRIVATE', 'yes'],
+    ['TICKETBOSS_WEBHOOK_WORKER', 'true'],
+    ['TICKETBOSS_WEBHOOK_CONCURRENCY', '0'],
     ['TICKETBOSS_ADMIN_TOKEN', 'short'],
     ['TICKETBOSS_ADMIN_TOKEN', `${'a'.repeat(20)} ${'b'.repeat(20)}`],
     ['TICKETBOSS_RATE_LIMIT_PER_SECOND', '-1'],

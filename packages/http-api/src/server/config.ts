@@ -49,8 +49,16 @@ function oneOf<const T extends string>(variable: string, allowed: readonly T[], 
 }
 
 function flag(variable: string, fallback: boolean): Setting<boolean> {
-  const setting = oneOf(variable, ['true', 'false'], fallback ? 'true' : 'false');
-  return { variable, defaultText: setting.defaultText, read: (env) => setting.read(env) === 'true' };
+  return {
+    variable,
+    defaultText: String(fallback),
+    read(env) {
+      const raw = valueOf(env, variable);
+      if (raw === undefined) return fallback;
+      if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${variable} must be true or false, got "${raw}"`);
+      return raw === 'true';
+    },
+  };
 }
 
 function text(variable: string, fallback: string): Setting<string> {
@@ -129,8 +137,6 @@ const adminToken: Setting<string | undefined> = {
   },
 };
 
-const DAY_MS = 86_400_000;
-
 const databaseUrl = url('DATABASE_URL', ['postgres', 'postgresql']);
 
 /**
@@ -166,11 +172,11 @@ export const SETTINGS = {
   webhookWorker: oneOf('TICKETBOSS_WEBHOOK_WORKER', ['on', 'off'], 'on'),
   webhookAllowPrivate: flag('TICKETBOSS_WEBHOOK_ALLOW_PRIVATE', false),
   webhookTimeoutMs: integer('TICKETBOSS_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
-  webhookRetryBaseMs: integer('TICKETBOSS_WEBHOOK_RETRY_BASE_MS', 5000, 1, DAY_MS),
-  webhookRetryMaxMs: integer('TICKETBOSS_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1, DAY_MS),
-  webhookRetryForMs: integer('TICKETBOSS_WEBHOOK_RETRY_FOR_MS', 86_400_000, 0, 30 * DAY_MS),
-  webhookDisableAfterMs: integer('TICKETBOSS_WEBHOOK_DISABLE_AFTER_MS', 432_000_000, 1, 365 * DAY_MS),
-  webhookLockTimeoutMs: integer('TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS', 60_000, 1000, DAY_MS),
+  webhookRetryBaseMs: integer('TICKETBOSS_WEBHOOK_RETRY_BASE_MS', 5000, 1, 3_600_000),
+  webhookRetryMaxMs: integer('TICKETBOSS_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1, 86_400_000),
+  webhookRetryForMs: integer('TICKETBOSS_WEBHOOK_RETRY_FOR_MS', 86_400_000, 0, 30 * 86_400_000),
+  webhookDisableAfterMs: integer('TICKETBOSS_WEBHOOK_DISABLE_AFTER_MS', 432_000_000, 0, 90 * 86_400_000),
+  webhookLockTimeoutMs: integer('TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS', 60_000, 1000, 3_600_000),
   webhookConcurrency: integer('TICKETBOSS_WEBHOOK_CONCURRENCY', 8, 1, 100),
 } as const satisfies Record<string, Setting<unknown>>;
 

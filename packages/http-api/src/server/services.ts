@@ -4,6 +4,7 @@ import {
   createPostgresEventRepository,
   createPostgresIdempotencyStore,
   createPostgresPartnerRepository,
+  createPostgresWebhookStore,
   type DatabaseHandle,
 } from '@ticketboss/adapters-postgres';
 import {
@@ -18,6 +19,7 @@ import {
   type PartnerService,
   type ReservationService,
   type Timers,
+  type WebhookStore,
 } from '@ticketboss/domain';
 import { apiKeyIssuer } from './api-keys.js';
 
@@ -26,6 +28,8 @@ export interface Services {
   readonly events: EventService;
   readonly partners: PartnerService;
   readonly idempotency: Idempotency;
+  /** Partners' webhook endpoints, and the deliveries the database records for them. */
+  readonly webhooks: WebhookStore;
   /** Whose time the services go by: the database's unless the caller gave a clock. */
   readonly clock: Clock;
   /** Stops the database clock that createServices started, if it did (a clock given to it is the caller's). */
@@ -92,6 +96,7 @@ export async function createServices(
       leaseMs: idempotencyLeaseMs(options.maxWaitMs),
       retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,
     }),
+    webhooks: createPostgresWebhookStore(db),
     clock,
     close,
   };

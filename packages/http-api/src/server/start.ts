@@ -186,6 +186,7 @@ async function serve(deps: ServeDeps): Promise<string> {
     adminTokenHash: adminToken ? sha256(adminToken) : undefined,
     rateLimit,
     trustProxy: config.trustProxy,
+    webhookUrls: { allowPrivate: config.webhookAllowPrivate },
     logger,
   });
   teardown.add('HTTP server', () => app.close());

@@ -10,7 +10,7 @@ import { DEFAULT_EVENT, type Clock } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { RateLimit } from '../plugins/access.js';
 import { sha256 } from '../server/api-keys.js';
-import { buildApp } from '../server/app.js';
+import { buildApp, type AppDeps } from '../server/app.js';
 import { createMetrics } from '../plugins/metrics.js';
 import { createReadinessCheck } from '../server/readiness.js';
 import type { SeedAuth } from '../routes/classic/reservations.js';
@@ -45,6 +45,8 @@ export interface AppWithDatabaseOptions {
   /** Whose time decides expiries (tests move it to expire holds and keys); the database's by default. */
   readonly clock?: Clock;
   readonly idempotencyRetentionSeconds?: number;
+  /** TICKETBOSS_WEBHOOK_ALLOW_PRIVATE (default false), and how webhook hostnames resolve (the system's resolver). */
+  readonly webhookUrls?: AppDeps['webhookUrls'];
 }
 
 /** The real app on a fresh, migrated and seeded database, wired as start.ts wires it. */
@@ -74,6 +76,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     adminTokenHash: adminToken === null ? undefined : sha256(adminToken),
     rateLimit: options.rateLimit,
     trustProxy: options.trustProxy,
+    webhookUrls: options.webhookUrls,
     logger: options.logger,
   });
   return {
