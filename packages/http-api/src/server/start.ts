@@ -94,7 +94,7 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
       const worker = await startWebhookWorker({
         config,
         connectionString: storage.database.connectionString,
-        db: storage.database.db,
+        store: services.webhooks,
         reservations,
         clock: services.clock,
         observer: metrics.webhooks,

@@ -2,14 +2,8 @@
  * The job queue's worker as TicketBoss runs it: webhook deliveries and hold expiries, in every API process unless
  * TICKETBOSS_WEBHOOK_WORKER=off, or alone with `pnpm worker` (worker-main.ts).
  */
-import {
-  createPostgresWebhookStore,
-  HOLD_EXPIRY_TASK,
-  startJobQueue,
-  WEBHOOK_DELIVER_TASK,
-  type DatabaseHandle,
-} from '@ticketboss/adapters-postgres';
-import type { Clock, ReservationService } from '@ticketboss/domain';
+import { HOLD_EXPIRY_TASK, startJobQueue, WEBHOOK_DELIVER_TASK } from '@ticketboss/adapters-postgres';
+import type { Clock, ReservationService, WebhookStore } from '@ticketboss/domain';
 import type { Logger } from 'pino';
 import type { DeliveryObserver } from '../webhooks/deliver.js';
 import { createOutbound } from '../webhooks/outbound.js';
@@ -27,7 +21,7 @@ export interface WebhookWorker {
 export async function startWebhookWorker(deps: {
   readonly config: Config;
   readonly connectionString: string;
-  readonly db: DatabaseHandle;
+  readonly store: WebhookStore;
   readonly reservations: ReservationService;
   readonly clock: Clock;
   readonly observer?: DeliveryObserver;
@@ -40,7 +34,7 @@ export async function startWebhookWorker(deps: {
   const outbound = createOutbound({ timeoutMs: config.webhookTimeoutMs, allowPrivate: config.webhookAllowPrivate });
   const tasks = webhookTasks({
     deliver: {
-      store: createPostgresWebhookStore(deps.db),
+      store: deps.store,
       outbound,
       policy: retryPolicyOf(config),
       clock: deps.clock,
@@ -57,6 +51,8 @@ export async function startWebhookWorker(deps: {
       concurrency: config.webhookConcurrency,
       pollIntervalMs: POLL_INTERVAL_MS,
       lockTimeoutMs: config.webhookLockTimeoutMs,
+      // A connection per job at most: each job takes one only to fetch and to complete (its queries use the API's).
+      poolSize: config.webhookConcurrency,
       logger,
     });
     return {

@@ -31,7 +31,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Start
     const worker = await startWebhookWorker({
       config,
       connectionString: database.connectionString,
-      db: database.db,
+      store: services.webhooks,
       reservations: services.reservations,
       clock: services.clock,
       logger,

@@ -36,8 +36,7 @@ export function webhookTasks(deps: {
     /** Payload `{ eventId, reservationId }`, run at the hold's expiry: expires it then, if it is still a hold. */
     async expireHold(payload) {
       const reservationId = stringField(payload, 'reservationId');
-      if (!reservationId)
-        return logger.warn({ payload }, 'hold expiry job: no reservationId in the payload; dropped');
+      if (!reservationId) return logger.warn({ payload }, 'hold expiry job: no reservationId in the payload; dropped');
       for (let round = 1; round <= 3; round += 1) {
         const outcome = await deps.reservations.expireHold(reservationId);
         switch (outcome.kind) {
