@@ -104,8 +104,9 @@ function outcomeOf(
 }
 
 function formatDuration(ms: number): string {
+  const count = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
   const hours = ms / 3_600_000;
-  if (hours >= 48) return `${Math.floor(hours / 24)} days`;
-  if (hours >= 1) return `${Math.floor(hours)} hours`;
-  return `${Math.max(1, Math.floor(ms / 60_000))} minutes`;
+  if (hours >= 48) return count(Math.floor(hours / 24), 'day');
+  if (hours >= 1) return count(Math.floor(hours), 'hour');
+  return count(Math.max(1, Math.floor(ms / 60_000)), 'minute');
 }
