@@ -8,6 +8,9 @@ export const WEBHOOK_DELIVER_TASK = 'ticketboss_webhook_deliver';
 /** The job that expires a hold on time; payload `{ eventId, reservationId }`, run at the hold's expiry. */
 export const HOLD_EXPIRY_TASK = 'ticketboss_hold_expiry';
 
+/** The job queue's connections, as pg_stat_activity names them. */
+export const JOB_QUEUE_APPLICATION_NAME = 'ticketboss-job-queue';
+
 /** The logger calls the job queue makes (pino's shape). */
 export interface JobQueueLogger {
   debug(details: object, message: string): void;
@@ -62,9 +65,12 @@ export async function startJobQueue({
   poolSize = 4,
   logger,
 }: JobQueueOptions): Promise<JobQueue> {
-  const pool = new pg.Pool({ connectionString, max: poolSize });
-  // A connection the server terminated (a restart, a failover) must not take the process down.
-  pool.on('error', (error) => logger.warn({ err: error }, 'job queue: a database connection failed'));
+  const pool = new pg.Pool({ connectionString, max: poolSize, application_name: JOB_QUEUE_APPLICATION_NAME });
+  // A connection the server terminated (a restart, a failover) must not take the process down: pg reports it on
+  // the pool for idle connections and on the client for checked-out ones; each then fails and is replaced.
+  const connectionFailed = (error: Error) => logger.warn({ err: error }, 'job queue: a database connection failed');
+  pool.on('error', connectionFailed);
+  pool.on('connect', (client) => client.on('error', connectionFailed));
   let runner;
   try {
     runner = await run({
