@@ -80,7 +80,9 @@ const webhookProperties = {
     Type.String({ format: 'date-time', description: 'Since when every attempt has failed; absent when not failing' }),
   ),
   disabledReason: Type.Optional(
-    Type.String({ description: 'Why TicketBoss disabled the endpoint (5 days of only failures); re-enable it to resume' }),
+    Type.String({
+      description: 'Why TicketBoss disabled the endpoint (5 days of only failures); re-enable it to resume',
+    }),
   ),
   createdAt: Type.String({ format: 'date-time' }),
 };
@@ -180,7 +182,11 @@ export const DeliveryParams = Type.Object({
 /** An answer that carries a secret: no cache (a browser's included) may keep it. */
 export function carriesSecret<T extends TSchema>(schema: T): T {
   const headers = {
-    'Cache-Control': { type: 'string', enum: ['no-store'], description: 'Always `no-store`: the answer holds a secret' },
+    'Cache-Control': {
+      type: 'string',
+      enum: ['no-store'],
+      description: 'Always `no-store`: the answer holds a secret',
+    },
   };
   return { ...schema, headers };
 }

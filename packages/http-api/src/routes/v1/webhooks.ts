@@ -143,12 +143,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ endpoints: WebhookEndpoi
         body: UpdateWebhook,
         response: {
           200: described(WebhookBody, 'Changed'),
-          400: errorResponse(
-            'The body is not valid: the message names the field',
-            emptyUpdate,
-            privateUrl,
-            { code: 'VALIDATION_ERROR', message: webhookFieldMessages.enabled },
-          ),
+          400: errorResponse('The body is not valid: the message names the field', emptyUpdate, privateUrl, {
+            code: 'VALIDATION_ERROR',
+            message: webhookFieldMessages.enabled,
+          }),
           404: webhookNotFound,
         },
       },
