@@ -8,11 +8,15 @@ import { createInMemoryEventRepository } from './testing/index.js';
 const EVENT: EventDefinition = { eventId: 'gig', name: 'Gig', totalSeats: 20, maxSeatsPerReservation: 10 };
 
 function setup(options: { totalSeats?: number; maxWaitMs?: number; clock?: Clock } = {}) {
-  const repository = createInMemoryEventRepository([{ ...EVENT, totalSeats: options.totalSeats ?? EVENT.totalSeats }]);
+  const clock = options.clock ?? { now: () => new Date() };
+  const repository = createInMemoryEventRepository(
+    [{ ...EVENT, totalSeats: options.totalSeats ?? EVENT.totalSeats }],
+    clock,
+  );
   let next = 0;
   const service = createReservationService({
     repository,
-    clock: options.clock ?? { now: () => new Date() },
+    clock,
     ids: { reservationId: () => `00000000-0000-4000-8000-${String(++next).padStart(12, '0')}` },
     maxWaitMs: options.maxWaitMs ?? 2000,
   });
@@ -230,5 +234,45 @@ describe('under any interleaving of concurrent reserves and cancels', () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('expireHold', () => {
+  const at = (ms: number) => new Date(Date.UTC(2025, 0, 1) + ms);
+
+  it('waits for the expiry, then marks the hold expired and returns its seats', async () => {
+    let now = at(0);
+    const { service } = setup({ clock: { now: () => now } });
+    const held = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 4, holdSeconds: 5 });
+    if (held.kind !== 'reserved') throw new Error(held.kind);
+    const { reservationId, expiresAt } = held.reservation;
+    expect(await service.expireHold(reservationId)).toEqual({ kind: 'not_yet', expiresAt });
+    now = expiresAt!;
+    const outcome = await service.expireHold(reservationId);
+    expect(outcome).toMatchObject({ kind: 'swept', expired: [{ reservationId, status: 'expired' }] });
+    expect(await summary(service)).toMatchObject({ availableSeats: 20, heldSeats: 0 });
+    // Once marked, there is nothing left to expire.
+    expect(await service.expireHold(reservationId)).toEqual({ kind: 'swept', expired: [] });
+  });
+
+  it('does nothing for a confirmed or cancelled hold, or an unknown id', async () => {
+    let now = at(0);
+    const { service } = setup({ clock: { now: () => now } });
+    const hold = async () => {
+      const outcome = await service.reserveSeats({ eventId: 'gig', partnerId: 'p', seats: 1, holdSeconds: 5 });
+      if (outcome.kind !== 'reserved') throw new Error(outcome.kind);
+      return outcome.reservation.reservationId;
+    };
+    const [confirmed, cancelled] = [await hold(), await hold()];
+    expect(await service.confirmHold({ reservationId: confirmed, partnerId: 'p' })).toMatchObject({
+      kind: 'confirmed',
+    });
+    expect(await service.cancelReservation({ reservationId: cancelled })).toMatchObject({ kind: 'cancelled' });
+    now = at(10_000);
+    expect(await service.expireHold(confirmed)).toEqual({ kind: 'not_held' });
+    expect(await service.expireHold(cancelled)).toEqual({ kind: 'not_held' });
+    expect(await service.expireHold('00000000-0000-4000-8000-999999999999')).toEqual({ kind: 'not_held' });
+    expect(await service.expireHold('not-a-uuid')).toEqual({ kind: 'not_held' });
+    expect(await summary(service)).toMatchObject({ availableSeats: 19 });
   });
 });

@@ -68,6 +68,15 @@ export type ConfirmHoldOutcome =
 
 export type SweepOutcome = { readonly events: number; readonly expired: readonly Reservation[] };
 
+export type ExpireHoldOutcome =
+  /** Past its expiry: its event's expired holds (among them this one, unless another sweep was first) are marked. */
+  | { readonly kind: 'swept'; readonly expired: readonly Reservation[] }
+  /** Still live by this process's clock: try again at `expiresAt`. */
+  | { readonly kind: 'not_yet'; readonly expiresAt: Date }
+  /** Not a hold any more (confirmed or cancelled), or unknown: nothing to do. */
+  | { readonly kind: 'not_held' }
+  | { readonly kind: 'contended' };
+
 export type EventSummaryOutcome =
   { readonly kind: 'found'; readonly summary: EventSummary } | { readonly kind: 'event_not_found' };
 
@@ -99,6 +108,11 @@ export interface ReservationService {
    * where expiry notifications will hook in.
    */
   sweepExpiredHolds(maxEvents?: number): Promise<SweepOutcome>;
+  /**
+   * A hold's expiry, on time: once it is past, marks its event's expired holds `expired` (the sweep of that one
+   * event), so that its expiry is recorded when it happens rather than at the next sweep.
+   */
+  expireHold(reservationId: string): Promise<ExpireHoldOutcome>;
   /** The partner's own reservation; anyone else's is indistinguishable from a missing one. */
   getReservation(reservationId: string, partnerId: string): Promise<Reservation | undefined>;
   listReservations(query: ReservationQuery): Promise<ListReservationsOutcome>;
@@ -203,6 +217,17 @@ export function createReservationService(deps: ReservationServiceDeps): Reservat
         if (outcome.kind === 'swept') expired.push(...outcome.expired);
       }
       return { events: eventIds.length, expired };
+    },
+
+    async expireHold(reservationId) {
+      const hold = isReservationId(reservationId) ? await repository.findReservation(reservationId) : undefined;
+      if (!hold?.expiresAt) return { kind: 'not_held' };
+      const status = statusAt(hold, clock.now());
+      if (status === 'held') return { kind: 'not_yet', expiresAt: hold.expiresAt };
+      if (status !== 'expired') return { kind: 'not_held' };
+      const outcome = await coalescer.sweep(hold.eventId, deadlineFromNow());
+      if (outcome.kind === 'swept') return outcome;
+      return outcome.kind === 'contended' ? outcome : { kind: 'not_held' };
     },
 
     async getReservation(reservationId, partnerId) {

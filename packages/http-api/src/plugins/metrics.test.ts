@@ -63,3 +63,28 @@ describe('a scrape whose read of the events fails', () => {
     }
   });
 });
+
+describe('webhook metrics', () => {
+  it('count attempts by outcome, time them, and read the queue depth when scraped (keeping it if that fails)', async () => {
+    let depth: number | Error = 42;
+    const metrics = createMetrics({
+      webhookQueueDepth: async () => {
+        if (depth instanceof Error) throw depth;
+        return depth;
+      },
+    });
+    metrics.webhooks.attempted('delivered', 0.02);
+    metrics.webhooks.attempted('delivered', 0.03);
+    metrics.webhooks.attempted('failed', 10);
+    metrics.webhooks.attempted('given_up', 0.5);
+    const log = { warn: () => undefined };
+    const text = await metrics.scrape(log);
+    expect(text).toContain('ticketboss_webhook_deliveries_total{outcome="delivered"} 2');
+    expect(text).toContain('ticketboss_webhook_deliveries_total{outcome="failed"} 1');
+    expect(text).toContain('ticketboss_webhook_deliveries_total{outcome="given_up"} 1');
+    expect(text).toContain('ticketboss_webhook_delivery_duration_seconds_count 4');
+    expect(text).toContain('ticketboss_webhook_queue_depth 42');
+    depth = new Error('database unavailable');
+    expect(await metrics.scrape(log)).toContain('ticketboss_webhook_queue_depth 42');
+  });
+});

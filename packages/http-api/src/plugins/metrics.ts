@@ -1,12 +1,15 @@
 import type { PoolStats } from '@ticketboss/adapters-postgres';
 import type { CommitObserver, EventSummary, Page, PagePosition, ReservationService } from '@ticketboss/domain';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DeliveryObserver } from '../webhooks/deliver.js';
 
 export interface MetricsSources {
   /** The API's database pool. */
   readonly pool?: () => PoolStats | undefined;
   /** Events, page by page, for their available seats (read when scraped). */
   readonly events?: (query: { limit: number; after?: PagePosition }) => Promise<Page<EventSummary>>;
+  /** Jobs of the webhook tasks not yet done (read when scraped). */
+  readonly webhookQueueDepth?: () => Promise<number>;
 }
 
 /** Where a scrape reports a failed read (a request's logger). */
@@ -26,6 +29,8 @@ export interface Metrics {
   /** The same service, counting what it decides. */
   instrument(reservations: ReservationService): ReservationService;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
+  /** For the webhook worker: each attempt's outcome and duration. */
+  readonly webhooks: DeliveryObserver;
 }
 
 /** At most this many events get a seats gauge; a scrape reads them in pages of 100. */
@@ -72,7 +77,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   });
   const swept = new Counter({
     name: 'ticketboss_holds_expired_total',
-    help: 'Holds past their expiry that the sweeper marked expired, returning their seats',
+    help: 'Holds past their expiry that the sweeper (or their expiry job) marked expired, returning their seats',
     registers: [registry],
   });
   const batchSize = new Histogram({
@@ -143,6 +148,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     },
   });
   registry.registerMetric(collectErrors);
+  const webhooks = webhookMetrics(registry, sources);
 
   return {
     registry,
@@ -187,12 +193,53 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
           swept.inc(outcome.expired.length);
           return outcome;
         },
+        async expireHold(reservationId) {
+          const outcome = await service.expireHold(reservationId);
+          if (outcome.kind === 'swept') swept.inc(outcome.expired.length);
+          return outcome;
+        },
       };
     },
+    webhooks,
     observeRequest(method, route, status, seconds) {
       const labels = { method, route, status: String(status) };
       requests.inc(labels);
       duration.observe(labels, seconds);
+    },
+  };
+}
+
+/** Webhook deliveries by outcome, their duration, and the queue's depth read from the database when scraped. */
+function webhookMetrics(registry: Registry, sources: MetricsSources): DeliveryObserver {
+  const deliveries = new Counter({
+    name: 'ticketboss_webhook_deliveries_total',
+    help: 'Webhook attempts by outcome: delivered (2xx), failed (retried later), given_up (the delivery failed for good)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ticketboss_webhook_delivery_duration_seconds',
+    help: "Time from a webhook POST to the endpoint's answer (or to the failure)",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ticketboss_webhook_queue_depth',
+    help: 'Jobs of the webhook tasks not yet done (deliveries and hold expiries waiting, due or running), read when scraped',
+    registers: [registry],
+    async collect() {
+      if (!sources.webhookQueueDepth) return;
+      try {
+        this.set(await sources.webhookQueueDepth());
+      } catch {
+        // Keeps its last value: the database's trouble shows in the other metrics and /ready.
+      }
+    },
+  });
+  return {
+    attempted(outcome, seconds) {
+      deliveries.inc({ outcome });
+      duration.observe(seconds);
     },
   };
 }

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, SETTINGS } from './config.js';
+import { DEFAULT_RETRY_POLICY } from '@ticketboss/domain';
+import { ConfigError, loadConfig, retryPolicyOf, SETTINGS } from './config.js';
 import { repositoryRoot } from '../testing/main-process.js';
 
 describe('loadConfig', () => {
@@ -31,6 +32,54 @@ describe('loadConfig', () => {
       rateLimitBurst: 5,
       redisUrl: 'redis://127.0.0.1:6379/2',
     });
+  });
+
+  it('defaults webhooks to a worker in every process, public addresses only, 10 s, retries for 24 h from 5 s', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      webhookWorker: 'on',
+      webhookAllowPrivate: false,
+      webhookTimeoutMs: 10_000,
+      webhookLockTimeoutMs: 60_000,
+      webhookConcurrency: 8,
+    });
+    expect(retryPolicyOf(config)).toEqual(DEFAULT_RETRY_POLICY);
+  });
+
+  it('reads the webhook settings', () => {
+    const config = loadConfig({
+      TICKETBOSS_WEBHOOK_WORKER: 'off',
+      TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true',
+      TICKETBOSS_WEBHOOK_TIMEOUT_MS: '2000',
+      TICKETBOSS_WEBHOOK_RETRY_BASE_MS: '50',
+      TICKETBOSS_WEBHOOK_RETRY_MAX_MS: '400',
+      TICKETBOSS_WEBHOOK_RETRY_FOR_MS: '60000',
+      TICKETBOSS_WEBHOOK_DISABLE_AFTER_MS: '120000',
+      TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS: '3000',
+      TICKETBOSS_WEBHOOK_CONCURRENCY: '16',
+    });
+    expect(config).toMatchObject({
+      webhookWorker: 'off',
+      webhookAllowPrivate: true,
+      webhookTimeoutMs: 2000,
+      webhookLockTimeoutMs: 3000,
+      webhookConcurrency: 16,
+    });
+    expect(retryPolicyOf(config)).toEqual({
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      retryForMs: 60_000,
+      disableAfterMs: 120_000,
+    });
+  });
+
+  it('refuses a lock timeout no longer than the webhook timeout, and a retry cap below the base', () => {
+    expect(() => loadConfig({ TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS: '10000' })).toThrow(
+      /^TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS must be more than TICKETBOSS_WEBHOOK_TIMEOUT_MS \(10000\)/,
+    );
+    expect(() =>
+      loadConfig({ TICKETBOSS_WEBHOOK_RETRY_BASE_MS: '5000', TICKETBOSS_WEBHOOK_RETRY_MAX_MS: '10' }),
+    ).toThrow(/^TICKETBOSS_WEBHOOK_RETRY_MAX_MS must be at least TICKETBOSS_WEBHOOK_RETRY_BASE_MS/);
   });
 
   it('reads TICKETBOSS_TRUST_PROXY: false by default, true, or a list of addresses and CIDRs', () => {
@@ -84,6 +133,12 @@ describe('loadConfig', () => {
     ['TICKETBOSS_RATE_LIMIT_BURST', '0'],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
     ['REDIS_URL', 'not a url'],
+    ['TICKETBOSS_WEBHOOK_WORKER', 'yes'],
+    ['TICKETBOSS_WEBHOOK_ALLOW_PRIVATE', '1'],
+    ['TICKETBOSS_WEBHOOK_TIMEOUT_MS', '0'],
+    ['TICKETBOSS_WEBHOOK_RETRY_BASE_MS', '0'],
+    ['TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS', '10'],
+    ['TICKETBOSS_WEBHOOK_CONCURRENCY', '0'],
   ])('refuses %s=%j with one line naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name} must`));

@@ -1,4 +1,5 @@
 import proxyAddr from '@fastify/proxy-addr';
+import type { RetryPolicy } from '@ticketboss/domain';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -184,14 +185,37 @@ export const SETTINGS = {
  * applies migrations and start-up refuses to serve while any is pending. `maxWaitMs`: how long a change may wait
  * on a busy event before 503 CONTENDED. `auth` none: the classic routes' open POST and DELETE. `adminToken` unset:
  * admin routes answer 401 (embedded mode makes one). `rateLimitPerSecond` 0: no rate limit. `redisUrl` set: limits
- * shared through Redis. `trustProxy`: Fastify's option of that name, which decides `request.ip`.
+ * shared through Redis. `trustProxy`: Fastify's option of that name, which decides `request.ip`. `webhookWorker` off:
+ * this process posts no webhooks (another process, or `pnpm worker`, does).
  */
 export type Config = { readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['read']> };
 
 /** Reads and validates the configuration once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Env): Config {
   const entries = Object.entries(SETTINGS).map(([key, setting]) => [key, (setting as Setting<unknown>).read(env)]);
-  return Object.fromEntries(entries) as Config;
+  const config = Object.fromEntries(entries) as Config;
+  if (config.webhookRetryMaxMs < config.webhookRetryBaseMs) {
+    throw new ConfigError(
+      `TICKETBOSS_WEBHOOK_RETRY_MAX_MS must be at least TICKETBOSS_WEBHOOK_RETRY_BASE_MS (${config.webhookRetryBaseMs}), got "${config.webhookRetryMaxMs}"`,
+    );
+  }
+  // A job still running (posting, at most the timeout) must not be taken for one whose process died.
+  if (config.webhookLockTimeoutMs <= config.webhookTimeoutMs) {
+    throw new ConfigError(
+      `TICKETBOSS_WEBHOOK_LOCK_TIMEOUT_MS must be more than TICKETBOSS_WEBHOOK_TIMEOUT_MS (${config.webhookTimeoutMs}), got "${config.webhookLockTimeoutMs}"`,
+    );
+  }
+  return config;
+}
+
+/** How deliveries are retried, from the TICKETBOSS_WEBHOOK_RETRY_* settings. */
+export function retryPolicyOf(config: Config): RetryPolicy {
+  return {
+    baseDelayMs: config.webhookRetryBaseMs,
+    maxDelayMs: config.webhookRetryMaxMs,
+    retryForMs: config.webhookRetryForMs,
+    disableAfterMs: config.webhookDisableAfterMs,
+  };
 }
 
 /** For the server's entry: a bad value is one line on stderr naming the variable, and exit 1. */

@@ -10,7 +10,11 @@ import type { Started } from './start.js';
  * once. A signal during start-up exits 1 at once. An embedded PostgreSQL is stopped on any exit by its launcher's
  * exit hook.
  */
-export function closeOnSignals(config: Config, logger: Logger, started: () => Started | undefined): void {
+export function closeOnSignals(
+  config: Config,
+  logger: Logger,
+  started: () => Pick<Started, 'close'> | undefined,
+): void {
   closeWithGrace(
     {
       delay: config.shutdownTimeoutMs,

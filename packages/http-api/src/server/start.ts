@@ -10,6 +10,7 @@ import {
   ensureEvent,
   poolStats,
   readMigrations,
+  webhookQueueDepth,
 } from '@ticketboss/adapters-postgres';
 import { DEFAULT_EVENT, type ReservationService } from '@ticketboss/domain';
 import pino, { type Logger } from 'pino';
@@ -27,14 +28,15 @@ import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
 import { createServices, unrefTimers, type Services } from './services.js';
 import { startSweeper, sweepLeaseTtlMs } from './sweeper.js';
 import { Teardown } from './teardown.js';
+import { startWebhookWorker } from './webhook-worker.js';
 
 export interface Started {
   /** Where the server listens, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
   /**
-   * Stops taking connections, finishes the requests in flight, then stops the sweeper (releasing its lease), the
-   * rate limiter, the database clock and the database pools (and an embedded PostgreSQL): the reverse of start-up,
-   * each step even if an earlier one failed.
+   * Stops the webhook worker (finishing the jobs it runs), stops taking connections, finishes the requests in
+   * flight, then stops the sweeper (releasing its lease), the rate limiter, the database clock and the database
+   * pools (and an embedded PostgreSQL): the reverse of start-up, each step even if an earlier one failed.
    */
   close(): Promise<void>;
 }
@@ -62,6 +64,7 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
     const metrics = createMetrics({
       pool: () => poolStats(storage.database.db),
       events: (query) => services.events.listEvents(query),
+      webhookQueueDepth: () => webhookQueueDepth(storage.database.db),
     });
     // The database's clock, from its first samples on, before anything is served.
     const services = await createServices(storage.database.db, {
@@ -87,6 +90,22 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
       logger,
     });
     teardown.add('sweeper', () => sweeper.stop());
+    if (config.webhookWorker === 'on') {
+      const worker = await startWebhookWorker({
+        config,
+        connectionString: storage.database.connectionString,
+        store: services.webhooks,
+        reservations,
+        clock: services.clock,
+        observer: metrics.webhooks,
+        logger,
+      });
+      teardown.add('webhook worker', () => worker.stop());
+    } else {
+      logger.info(
+        'TICKETBOSS_WEBHOOK_WORKER=off: this process posts no webhooks (another process or pnpm worker does)',
+      );
+    }
     if (demo) announceFirstStart(await addDemoPartner(demo, services.partners), url);
     return { url, close: () => close(teardown, logger, reservations) };
   } catch (error) {
