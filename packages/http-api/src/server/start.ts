@@ -34,8 +34,8 @@ export interface Started {
   /** Where the server listens, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
   /**
-   * Stops the webhook worker (finishing the jobs it runs), stops taking connections, finishes the requests in
-   * flight, then stops the sweeper (releasing its lease), the rate limiter, the database clock and the database
+   * Stops the sweeper (releasing its lease), stops taking connections and finishes the requests in flight, then
+   * stops the rate limiter, the webhook worker (finishing the jobs it runs), the database clock and the database
    * pools (and an embedded PostgreSQL): the reverse of start-up, each step even if an earlier one failed.
    */
   close(): Promise<void>;
@@ -77,19 +77,7 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
     teardown.add('database clock', () => services.close());
     const reservations = metrics.instrument(services.reservations);
     const demo = config.databaseUrl ? undefined : await prepareAdminToken(config.dataDir, config.adminToken);
-    const url = await serve({ config, logger, teardown, services, reservations, metrics, demo, port, ...storage });
-    const sweeper = startSweeper({
-      reservations,
-      idempotency: services.idempotency,
-      lease: createPostgresLease(storage.database.db, {
-        name: 'sweeper',
-        holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
-        ttlMs: sweepLeaseTtlMs(config.sweepIntervalMs),
-      }),
-      intervalMs: config.sweepIntervalMs,
-      logger,
-    });
-    teardown.add('sweeper', () => sweeper.stop());
+    // Before listening: once the server says it listens, start-up is over (a signal then is a shutdown).
     if (config.webhookWorker === 'on') {
       const worker = await startWebhookWorker({
         config,
@@ -106,6 +94,19 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
         'TICKETBOSS_WEBHOOK_WORKER=off: this process posts no webhooks (another process or pnpm worker does)',
       );
     }
+    const url = await serve({ config, logger, teardown, services, reservations, metrics, demo, port, ...storage });
+    const sweeper = startSweeper({
+      reservations,
+      idempotency: services.idempotency,
+      lease: createPostgresLease(storage.database.db, {
+        name: 'sweeper',
+        holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+        ttlMs: sweepLeaseTtlMs(config.sweepIntervalMs),
+      }),
+      intervalMs: config.sweepIntervalMs,
+      logger,
+    });
+    teardown.add('sweeper', () => sweeper.stop());
     if (demo) announceFirstStart(await addDemoPartner(demo, services.partners), url);
     return { url, close: () => close(teardown, logger, reservations) };
   } catch (error) {
