@@ -23,6 +23,8 @@ export interface EmbeddedPostgresOptions {
   readonly port?: number;
   /** false trades crash safety for speed (fsync off): for throw-away test clusters only. */
   readonly durable?: boolean;
+  /** Server settings for this run (`-c name=value`), e.g. `{ max_connections: '300' }`. */
+  readonly settings?: Readonly<Record<string, string>>;
   readonly log?: (message: string) => void;
 }
 
@@ -101,7 +103,14 @@ async function startClaimed(
   const pgdata = await clusterFolder(dataDir, runAs, log);
   const password = await prepareCluster(binaries, pgdata, passwordFile, runAs, log);
   const port = options.port || (await freePort());
-  const server = await spawnPostgres(binaries, { pgdata, dataDir, port, runAs, durable: options.durable });
+  const server = await spawnPostgres(binaries, {
+    pgdata,
+    dataDir,
+    port,
+    runAs,
+    durable: options.durable,
+    settings: options.settings ?? {},
+  });
   const connectionString = superuserUrl(password, port);
   await waitUntilConnectable(server, connectionString, dataDir, port);
   log(`embedded PostgreSQL listening on 127.0.0.1:${port} (data in ${pgdata})`);
@@ -134,12 +143,14 @@ async function spawnPostgres(
     port,
     runAs,
     durable,
+    settings,
   }: {
     pgdata: string;
     dataDir: string;
     port: number;
     runAs: RunAs | undefined;
     durable: boolean | undefined;
+    settings: Readonly<Record<string, string>>;
   },
 ): Promise<ServerProcess> {
   const logFile = await open(join(dataDir, 'postgres.log'), 'a');
@@ -159,6 +170,7 @@ async function spawnPostgres(
       '-c',
       'unix_socket_directories=',
       ...durability,
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     { ...runAs, detached: true, stdio: ['ignore', logFile.fd, logFile.fd], env: { ...process.env, LC_ALL: 'C' } },
   );

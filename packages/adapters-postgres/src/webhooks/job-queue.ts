@@ -85,9 +85,15 @@ export async function startJobQueue({
     await pool.end();
     throw error;
   }
-  runner.promise.catch((error: unknown) => logger.error({ err: error }, 'job queue: the worker stopped'));
-
   let stopped = false;
+  // The worker stopping by itself (since 0.17 graphile-worker resolves rather than rejects when its pool gave up)
+  // leaves webhooks undelivered while the API serves: an error, for the operator's alerting.
+  runner.promise.then(
+    () => {
+      if (!stopped) logger.error({}, 'job queue: the worker stopped by itself; webhooks wait for a restart');
+    },
+    (error: unknown) => logger.error({ err: error }, 'job queue: the worker stopped'),
+  );
   let timer: NodeJS.Timeout | undefined;
   let rescuing: Promise<void> = Promise.resolve();
   const scheduleRescue = () => {

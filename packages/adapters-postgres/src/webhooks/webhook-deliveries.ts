@@ -6,10 +6,17 @@ import {
   type WebhookEndpoint,
   type WebhookPage,
 } from '@ticketboss/domain';
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../database.js';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, WebhookAttemptsTable } from '../database.js';
 import { transient } from '../sql-errors.js';
-import { toAttempt, toDelivery, toEndpoint, type AttemptRow, type DeliveryRow } from './webhook-rows.js';
+import {
+  toAttempt,
+  toDelivery,
+  toEndpoint,
+  type AttemptRow,
+  type DeliveryRow,
+  type EndpointRow,
+} from './webhook-rows.js';
 
 // The deliveries' side of the webhook store: what the worker reads and records, and what a partner asks of its
 // deliveries (the log, a redelivery, a test). Callers have checked that webhook ids are uuids.
@@ -96,23 +103,42 @@ export async function redeliver(
   });
 }
 
+/** The endpoint's columns, renamed so that one row carries the delivery and its endpoint. */
+const ENDPOINT_COLUMNS = [
+  'webhook_id',
+  'partner_id',
+  'url',
+  'description',
+  'event_types',
+  'enabled',
+  'secret',
+  'previous_secret',
+  'previous_secret_until',
+  'failing_since',
+  'disabled_reason',
+  'created_at',
+  'updated_at',
+] as const;
+
+type Prefixed<T> = { [K in keyof T & string as `endpoint_${K}`]: T[K] };
+
+/** The delivery and its endpoint in one query (the worker runs it once per attempt). */
 export async function loadForAttempt(
   db: Kysely<Database>,
   deliveryId: string,
 ): Promise<{ delivery: WebhookDelivery; endpoint: WebhookEndpoint } | undefined> {
   return transient(async () => {
-    const delivery = await db
-      .selectFrom('webhook_deliveries')
-      .selectAll()
-      .where('delivery_id', '=', deliveryId)
-      .executeTakeFirst();
-    if (!delivery) return undefined;
-    const endpoint = await db
-      .selectFrom('webhook_endpoints')
-      .selectAll()
-      .where('webhook_id', '=', delivery.webhook_id)
-      .executeTakeFirst();
-    return endpoint && { delivery: toDelivery(delivery), endpoint: toEndpoint(endpoint) };
+    const endpointColumns = sql.join(ENDPOINT_COLUMNS.map((c) => sql`e.${sql.ref(c)} AS ${sql.ref(`endpoint_${c}`)}`));
+    const { rows } = await sql<DeliveryRow & Prefixed<EndpointRow>>`
+      SELECT d.*, ${endpointColumns}
+        FROM webhook_deliveries d JOIN webhook_endpoints e ON e.webhook_id = d.webhook_id
+       WHERE d.delivery_id = ${deliveryId}`.execute(db);
+    const row = rows[0];
+    if (!row) return undefined;
+    const endpoint = Object.fromEntries(
+      ENDPOINT_COLUMNS.map((c) => [c, row[`endpoint_${c}`]]),
+    ) as unknown as EndpointRow;
+    return { delivery: toDelivery(row), endpoint: toEndpoint(endpoint) };
   });
 }
 
@@ -132,10 +158,10 @@ export async function findEarlierPending(
 }
 
 /**
- * In one transaction: the attempt's row, the delivery's state (delivered; pending with its next attempt queued at
- * `retryAt`; or failed), and the endpoint's failure state (cleared by a success; set by the first failure; and
- * disabled with `disableReason`). A delivery deleted meanwhile (its endpoint was) records nothing: the attempt is
- * answered as it happened, with attemptId '0'.
+ * At once: the attempt's row, the delivery's state (delivered; pending with its next attempt queued at `retryAt`;
+ * or failed), and the endpoint's failure state (cleared by a success; set by the first failure; and disabled with
+ * `disableReason`): a success in one statement, a failure in one transaction. A delivery deleted meanwhile (its
+ * endpoint was) records nothing: the attempt is answered as it happened, with attemptId '0'.
  */
 export async function recordAttempt(
   db: Kysely<Database>,
@@ -143,18 +169,16 @@ export async function recordAttempt(
   attemptedAt: Date,
   outcome: AttemptOutcome,
 ): Promise<DeliveryAttempt> {
-  const delivered = outcome.kind === 'delivered';
-  const retryAt = outcome.kind === 'failed' ? outcome.retryAt : undefined;
-  const state = delivered ? 'delivered' : retryAt ? 'pending' : 'failed';
-  const error = outcome.kind === 'failed' ? outcome.error : null;
+  if (outcome.kind === 'delivered') return recordDelivered(db, delivery, attemptedAt, outcome);
+  const { retryAt, error } = outcome;
+  const disableReason = outcome.disableReason ?? null;
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ attempts: number }>`
       UPDATE webhook_deliveries
          SET attempts = attempts + 1,
-             state = ${state},
+             state = ${retryAt ? 'pending' : 'failed'},
              first_attempt_at = coalesce(first_attempt_at, ${attemptedAt}),
-             next_attempt_at = ${retryAt ?? null}::timestamptz,
-             delivered_at = CASE WHEN ${delivered} THEN ${attemptedAt}::timestamptz ELSE delivered_at END
+             next_attempt_at = ${retryAt ?? null}::timestamptz
        WHERE delivery_id = ${delivery.deliveryId}
       RETURNING attempts`.execute(trx);
     const attempt = rows[0]?.attempts;
@@ -177,23 +201,58 @@ export async function recordAttempt(
     if (attempt === undefined) return toAttempt(unrecorded);
     const row = await trx.insertInto('webhook_attempts').values(values).returningAll().executeTakeFirstOrThrow();
     if (retryAt) await queue([delivery.deliveryId], retryAt).execute(trx);
-    if (delivered) {
-      await sql`UPDATE webhook_endpoints SET failing_since = NULL
-                 WHERE webhook_id = ${delivery.webhookId} AND failing_since IS NOT NULL`.execute(trx);
-    } else {
-      const disableReason = outcome.kind === 'failed' ? (outcome.disableReason ?? null) : null;
-      await sql`
-        UPDATE webhook_endpoints
-           SET failing_since = coalesce(failing_since, ${attemptedAt}),
-               enabled = enabled AND ${disableReason}::text IS NULL,
-               disabled_reason = CASE WHEN enabled AND ${disableReason}::text IS NOT NULL
-                                      THEN ${disableReason}::text ELSE disabled_reason END,
-               updated_at = CASE WHEN ${disableReason}::text IS NOT NULL THEN now() ELSE updated_at END
-         WHERE webhook_id = ${delivery.webhookId}
-           AND (failing_since IS NULL OR (enabled AND ${disableReason}::text IS NOT NULL))`.execute(trx);
-    }
+    await sql`
+      UPDATE webhook_endpoints
+         SET failing_since = coalesce(failing_since, ${attemptedAt}),
+             enabled = enabled AND ${disableReason}::text IS NULL,
+             disabled_reason = CASE WHEN enabled AND ${disableReason}::text IS NOT NULL
+                                    THEN ${disableReason}::text ELSE disabled_reason END,
+             updated_at = CASE WHEN ${disableReason}::text IS NOT NULL THEN now() ELSE updated_at END
+       WHERE webhook_id = ${delivery.webhookId}
+         AND (failing_since IS NULL OR (enabled AND ${disableReason}::text IS NOT NULL))`.execute(trx);
     return toAttempt({ ...row, type: delivery.type, reservation_id: delivery.reservationId ?? null });
   });
+}
+
+/**
+ * A success, the common case, in one statement: the delivery delivered, its attempt's row, and the endpoint's
+ * failure state cleared. Nothing is recorded for a delivery deleted meanwhile.
+ */
+async function recordDelivered(
+  db: Kysely<Database>,
+  delivery: WebhookDelivery,
+  attemptedAt: Date,
+  outcome: Extract<AttemptOutcome, { kind: 'delivered' }>,
+): Promise<DeliveryAttempt> {
+  const durationMs = Math.max(0, Math.round(outcome.durationMs));
+  const { rows } = await sql<Selectable<WebhookAttemptsTable>>`
+    WITH delivered AS (
+      UPDATE webhook_deliveries
+         SET attempts = attempts + 1, state = 'delivered', first_attempt_at = coalesce(first_attempt_at, ${attemptedAt}),
+             next_attempt_at = NULL, delivered_at = ${attemptedAt}
+       WHERE delivery_id = ${delivery.deliveryId}
+      RETURNING delivery_id, webhook_id, attempts
+    ), cleared AS (
+      UPDATE webhook_endpoints SET failing_since = NULL
+       WHERE webhook_id = (SELECT webhook_id FROM delivered) AND failing_since IS NOT NULL
+    )
+    INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, attempted_at, status_code, duration_ms)
+    SELECT delivery_id, webhook_id, attempts, ${attemptedAt}::timestamptz, ${outcome.statusCode}::integer,
+           ${durationMs}::integer
+      FROM delivered
+    RETURNING *`.execute(db);
+  const row = rows[0] ?? {
+    attempt_id: '0',
+    delivery_id: delivery.deliveryId,
+    webhook_id: delivery.webhookId,
+    attempt: delivery.attempts + 1,
+    attempted_at: attemptedAt,
+    status_code: outcome.statusCode,
+    duration_ms: durationMs,
+    error: null,
+    next_attempt_at: null,
+  };
+  return toAttempt({ ...row, type: delivery.type, reservation_id: delivery.reservationId ?? null });
 }
 
 export async function postpone(db: Kysely<Database>, delivery: WebhookDelivery, at: Date): Promise<void> {

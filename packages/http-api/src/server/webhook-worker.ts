@@ -51,8 +51,9 @@ export async function startWebhookWorker(deps: {
       concurrency: config.webhookConcurrency,
       pollIntervalMs: POLL_INTERVAL_MS,
       lockTimeoutMs: config.webhookLockTimeoutMs,
-      // A connection per job at most: each job takes one only to fetch and to complete (its queries use the API's).
-      poolSize: config.webhookConcurrency,
+      // A connection per job at most (each takes one only to fetch and to complete; its queries use the API's),
+      // plus graphile-worker's LISTEN connection and the rescue's query.
+      poolSize: config.webhookConcurrency + 2,
       logger,
     });
     return {

@@ -46,7 +46,8 @@ export async function deliver(deps: DeliverDeps, deliveryId: string): Promise<De
   if (!endpoint.enabled) return 'endpoint_disabled';
   // Delivered or given up already (a job run twice, e.g. after a crash); a redelivery makes it pending again.
   if (delivery.state !== 'pending') return 'not_pending';
-  const earlier = await store.findEarlierPending(delivery);
+  // Order matters per reservation; a test message has none.
+  const earlier = delivery.reservationId ? await store.findEarlierPending(delivery) : undefined;
   if (earlier) {
     await store.postpone(delivery, waitFor(earlier, clock.now()));
     return 'waiting_for_earlier';
