@@ -127,14 +127,21 @@ BEGIN
     RETURN NULL;
   END IF;
   occurred := ticketboss_now();
-  WITH inserted AS (
+  -- The endpoints locked FOR KEY SHARE, as the deliveries' foreign key will: one deleted (or disabled) by a
+  -- transaction that commits meanwhile is waited for and then left out, rather than failing the reservation's
+  -- statement on the foreign key. A PATCH of an endpoint (FOR NO KEY UPDATE) does not conflict.
+  WITH listening AS (
+    SELECT webhook_id, partner_id, event_types FROM webhook_endpoints
+     WHERE enabled AND partner_id IN (SELECT partner_id FROM new_reservations)
+       FOR KEY SHARE
+  ), inserted AS (
     INSERT INTO webhook_deliveries (delivery_id, webhook_id, type, reservation_id, occurred_at, reservation)
     SELECT ticketboss_new_delivery_id(), e.webhook_id, c.type, c.reservation_id, occurred, c.reservation
       FROM (SELECT n.reservation_id, n.partner_id, to_jsonb(n) AS reservation,
                    CASE n.status WHEN 'confirmed' THEN 'reservation.created'
                                  WHEN 'held' THEN 'reservation.held' END AS type
               FROM new_reservations n) AS c
-      JOIN webhook_endpoints e ON e.partner_id = c.partner_id AND e.enabled AND c.type = ANY (e.event_types)
+      JOIN listening e ON e.partner_id = c.partner_id AND c.type = ANY (e.event_types)
      ORDER BY c.reservation_id, e.webhook_id
         ON CONFLICT ON CONSTRAINT webhook_deliveries_change_key DO NOTHING
     RETURNING delivery_id
@@ -170,7 +177,14 @@ BEGIN
     RETURN NULL;
   END IF;
   occurred := ticketboss_now();
-  WITH inserted AS (
+  -- The endpoints locked FOR KEY SHARE, as the deliveries' foreign key will: one deleted (or disabled) by a
+  -- transaction that commits meanwhile is waited for and then left out, rather than failing the reservation's
+  -- statement on the foreign key. A PATCH of an endpoint (FOR NO KEY UPDATE) does not conflict.
+  WITH listening AS (
+    SELECT webhook_id, partner_id, event_types FROM webhook_endpoints
+     WHERE enabled AND partner_id IN (SELECT partner_id FROM new_reservations)
+       FOR KEY SHARE
+  ), inserted AS (
     INSERT INTO webhook_deliveries (delivery_id, webhook_id, type, reservation_id, occurred_at, reservation)
     SELECT ticketboss_new_delivery_id(), e.webhook_id, c.type, c.reservation_id, occurred, c.reservation
       FROM (SELECT n.reservation_id, n.partner_id, to_jsonb(n) AS reservation, 'reservation.' || n.status AS type
@@ -178,7 +192,7 @@ BEGIN
               JOIN old_reservations o ON o.reservation_id = n.reservation_id
              WHERE n.status IS DISTINCT FROM o.status
                AND n.status IN ('confirmed', 'cancelled', 'expired')) AS c
-      JOIN webhook_endpoints e ON e.partner_id = c.partner_id AND e.enabled AND c.type = ANY (e.event_types)
+      JOIN listening e ON e.partner_id = c.partner_id AND c.type = ANY (e.event_types)
      ORDER BY c.reservation_id, e.webhook_id
         ON CONFLICT ON CONSTRAINT webhook_deliveries_change_key DO NOTHING
     RETURNING delivery_id

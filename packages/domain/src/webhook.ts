@@ -74,6 +74,7 @@ export interface WebhookDelivery {
   /** The reservation as the change left it (for reservation.* types). */
   readonly reservation: Reservation | undefined;
   readonly state: DeliveryState;
+  /** Attempts in the current retry window (a redelivery starts a new one). */
   readonly attempts: number;
   readonly firstAttemptAt: Date | undefined;
   readonly nextAttemptAt: Date | undefined;
@@ -87,7 +88,7 @@ export interface DeliveryAttempt {
   readonly webhookId: string;
   readonly type: WebhookMessageType;
   readonly reservationId: string | undefined;
-  /** 1 for the first attempt of the delivery. */
+  /** 1 for the first attempt of the delivery, or of its redelivery. */
   readonly attempt: number;
   readonly attemptedAt: Date;
   /** The endpoint's HTTP status; undefined when there was no answer (refused address, timeout, connection error). */

@@ -192,7 +192,8 @@ describe("the partner's side", () => {
     expect(await store.redeliver('partner-a', randomUUID(), held!.deliveryId)).toBeUndefined();
     expect(await store.redeliver('partner-a', endpoint.webhookId, newDeliveryId())).toBeUndefined();
     const again = await store.redeliver('partner-a', endpoint.webhookId, held!.deliveryId);
-    expect(again).toMatchObject({ deliveryId: held!.deliveryId, state: 'pending', attempts: 1 });
+    // A new window: its retries start again at the shortest delay.
+    expect(again).toMatchObject({ deliveryId: held!.deliveryId, state: 'pending', attempts: 0 });
     expect(again?.firstAttemptAt).toBeUndefined();
     const jobs = await jobsOf(held!.deliveryId);
     expect(jobs).toHaveLength(1);

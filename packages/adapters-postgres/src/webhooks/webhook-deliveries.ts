@@ -81,7 +81,10 @@ export async function listAttempts(
   });
 }
 
-/** Pending again with a new retry window, its next attempt queued now. */
+/**
+ * Pending again with a new retry window (its attempts counted from 0 again, so retries start at the shortest
+ * delay), its next attempt queued now.
+ */
 export async function redeliver(
   db: Kysely<Database>,
   partnerId: string,
@@ -91,7 +94,7 @@ export async function redeliver(
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<DeliveryRow>`
       UPDATE webhook_deliveries d
-         SET state = 'pending', first_attempt_at = NULL, next_attempt_at = ticketboss_now()
+         SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = ticketboss_now()
         FROM webhook_endpoints e
        WHERE d.delivery_id = ${deliveryId} AND d.webhook_id = ${webhookId}
          AND e.webhook_id = d.webhook_id AND e.partner_id = ${partnerId}

@@ -135,7 +135,8 @@ async function updateEndpoint(
       .select('enabled')
       .where('partner_id', '=', partnerId)
       .where('webhook_id', '=', webhookId)
-      .forUpdate()
+      // NO KEY UPDATE: commits that record deliveries to it (FOR KEY SHARE) need not wait for this transaction.
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!before) return undefined;
     const enabling = changes.enabled === true && !before.enabled;

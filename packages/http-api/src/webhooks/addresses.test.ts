@@ -38,6 +38,8 @@ describe('isPublicAddress', () => {
     ['192.0.2.1', 'reserved'],
     ['240.0.0.1', 'reserved'],
     ['2001:db8::1', 'reserved'],
+    ['::7f00:1', 'ipv4Compatible'],
+    ['[::a9fe:a9fe]', 'ipv4Compatible'],
   ])('refuses %s (%s)', (address, range) => {
     expect(addressClass(address)).toBe(range);
     expect(isPublicAddress(address)).toBe(false);

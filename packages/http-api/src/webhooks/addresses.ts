@@ -16,6 +16,7 @@ const CLASS_NAMES: Readonly<Record<string, string>> = {
   private: 'a private',
   uniqueLocal: 'a unique local (private)',
   reserved: 'a reserved',
+  ipv4Compatible: 'an IPv4-compatible IPv6',
 };
 
 /**
@@ -26,7 +27,11 @@ const CLASS_NAMES: Readonly<Record<string, string>> = {
 export function addressClass(address: string): string | undefined {
   const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   if (!ipaddr.isValid(bare)) return undefined;
-  return ipaddr.process(bare).range();
+  const parsed = ipaddr.process(bare);
+  const range = parsed.range();
+  // ipaddr.js calls the deprecated IPv4-compatible IPv6 addresses (::/96, e.g. ::7f00:1 for 127.0.0.1) unicast.
+  const compatible = parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0);
+  return range === 'unicast' && compatible ? 'ipv4Compatible' : range;
 }
 
 /**

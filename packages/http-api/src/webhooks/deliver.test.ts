@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AttemptOutcome, WebhookDelivery, WebhookEndpoint, WebhookStore } from '@ticketboss/domain';
 import { describe, expect, it } from 'vitest';
 import { deliver, ORDER_WAIT_MS, type DeliverDeps } from './deliver.js';
@@ -120,11 +121,17 @@ describe('one delivery attempt', () => {
   });
 
   it('waits for an earlier pending delivery of the same reservation, until its next attempt', async () => {
-    const soon = setup({ earlier: {} });
+    // A test message has no reservation, so no order to keep: no lookup, posted at once.
+    const test = setup({ earlier: {} });
+    expect(await deliver(test.deps, delivery.deliveryId)).toBe('delivered');
+    const soon = setup({ earlier: {}, delivery: { type: 'reservation.confirmed', reservationId: randomUUID() } });
     expect(await deliver(soon.deps, delivery.deliveryId)).toBe('waiting_for_earlier');
     expect(soon.postponed).toEqual([new Date(NOW.getTime() + ORDER_WAIT_MS)]);
     expect(soon.posts).toEqual([]);
-    const retrying = setup({ earlier: { nextAttemptAt: new Date(NOW.getTime() + 30_000) } });
+    const retrying = setup({
+      earlier: { nextAttemptAt: new Date(NOW.getTime() + 30_000) },
+      delivery: { type: 'reservation.confirmed', reservationId: randomUUID() },
+    });
     await deliver(retrying.deps, delivery.deliveryId);
     expect(retrying.postponed).toEqual([new Date(NOW.getTime() + 30_000 + ORDER_WAIT_MS)]);
   });

@@ -28,7 +28,7 @@ export type WebhookField = 'url' | 'events' | 'description';
 export const webhookFieldMessages: Readonly<Record<WebhookField | 'enabled', string>> = {
   url: `url must be an absolute http:// or https:// URL of at most ${MAX_WEBHOOK_URL_LENGTH} characters, without a user name or password`,
   events: `events must be a non-empty list of ${WEBHOOK_EVENT_TYPES.join(', ')}`,
-  description: `description must be a string of at most ${MAX_WEBHOOK_DESCRIPTION_LENGTH} characters`,
+  description: `description must be a string of at most ${MAX_WEBHOOK_DESCRIPTION_LENGTH} characters, without control characters`,
   enabled: 'enabled must be true or false',
 };
 
@@ -100,7 +100,10 @@ const invalid = (field: WebhookField, message = webhookFieldMessages[field]): In
 
 function checkDescription(description: string | null | undefined): InvalidWebhook | undefined {
   if (description === undefined || description === null) return undefined;
-  return description.length > MAX_WEBHOOK_DESCRIPTION_LENGTH ? invalid('description') : undefined;
+  // Control characters (NUL above all, which PostgreSQL's text refuses) have no place in a label.
+  // eslint-disable-next-line no-control-regex
+  const control = /[\u0000-\u001f\u007f]/.test(description);
+  return description.length > MAX_WEBHOOK_DESCRIPTION_LENGTH || control ? invalid('description') : undefined;
 }
 
 /** Endpoints in the order the store lists them (oldest first); the page position is the last one's `createdAt|id`. */
