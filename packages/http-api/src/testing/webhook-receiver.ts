@@ -18,7 +18,8 @@ export interface Arrival {
 }
 
 /**
- * What the receiver does with a POST: answer `status`, or `hold` (never answer; for a process killed mid-request).
+ * What the receiver does with a POST: answer `status`, or `hold` (no answer until `release`; for a process killed,
+ * or its database cut, mid-request).
  * Decided before the delivery is verified, with the number of earlier POSTs of the same webhook-id.
  */
 export type Behaviour = (request: { path: string; webhookId: string; earlier: number }) => number | 'hold';
@@ -85,6 +86,10 @@ export async function startWebhookReceiver() {
       behaviour = next;
     },
     at: (path: string) => arrivals.filter((arrival) => arrival.path === path),
+    /** Answers every POST held so far with `status`. */
+    release(status: number) {
+      for (const response of held.splice(0)) response.writeHead(status).end();
+    },
     async close() {
       for (const response of held) response.destroy();
       server.closeAllConnections();
