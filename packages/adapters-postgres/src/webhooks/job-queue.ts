@@ -1,7 +1,7 @@
 import { Logger, run, type LogLevel, type TaskList } from 'graphile-worker';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import type { Database } from '../database.js';
+import { isUnavailable, type Database } from '../database.js';
 
 /** The job that posts a delivery; payload `{ deliveryId }` (queued by migrations/0006_webhooks.sql and the store). */
 export const WEBHOOK_DELIVER_TASK = 'ticketboss_webhook_deliver';
@@ -44,7 +44,10 @@ export interface JobQueue {
 function toGraphileLogger(logger: JobQueueLogger): Logger {
   return new Logger((scope) => (level: LogLevel, message: string, meta?: object) => {
     const details = { component: 'job-queue', ...scope, ...meta };
-    if (level === ('error' as LogLevel)) logger.error(details, message);
+    // An unreachable database is an outage, which the API's pool reports once (warn), not a job queue error.
+    const outage = isUnavailable((meta as { error?: unknown } | undefined)?.error);
+    if (level === ('error' as LogLevel) && !outage) logger.error(details, message);
+    else if (level === ('error' as LogLevel)) logger.warn(details, message);
     else if (level === ('warning' as LogLevel)) logger.warn(details, message);
     else logger.debug(details, message);
   });
@@ -68,7 +71,8 @@ export async function startJobQueue({
   const pool = new pg.Pool({ connectionString, max: poolSize, application_name: JOB_QUEUE_APPLICATION_NAME });
   // A connection the server terminated (a restart, a failover) must not take the process down: pg reports it on
   // the pool for idle connections and on the client for checked-out ones; each then fails and is replaced.
-  const connectionFailed = (error: Error) => logger.warn({ err: error }, 'job queue: a database connection failed');
+  // Each of the pool's connections reports it: at debug (the API's pool says once that the database is down).
+  const connectionFailed = (error: Error) => logger.debug({ err: error }, 'job queue: a database connection failed');
   pool.on('error', connectionFailed);
   pool.on('connect', (client) => client.on('error', connectionFailed));
   let runner;
@@ -104,7 +108,12 @@ export async function startJobQueue({
             logger.warn({ workers, lockTimeoutMs }, 'job queue: unlocked the jobs of workers that stopped answering');
           }
         })
-        .catch((error: unknown) => logger.warn({ err: error }, 'job queue: could not look for abandoned jobs'))
+        .catch((error: unknown) => {
+          const details = { err: error };
+          const message = 'job queue: could not look for abandoned jobs';
+          if (isUnavailable(error)) logger.debug(details, message);
+          else logger.warn(details, message);
+        })
         .finally(() => {
           if (!stopped) scheduleRescue();
         });
