@@ -38,6 +38,8 @@ export interface Api {
   peakRssMb(): Promise<number[]>;
   /** /metrics of every process, summed. */
   counts(): Promise<CommitCounts>;
+  /** Webhook deliveries queued and not yet done (`ticketboss_webhook_queue_depth`, read from the database). */
+  queueDepth(): Promise<number>;
   /** Stops the processes (once, however often called); returns the counts each logged on its way out. */
   stop(): Promise<CommitCounts[]>;
 }
@@ -126,8 +128,16 @@ async function stoppedLine(log: string): Promise<CommitCounts> {
   };
 }
 
-/** Starts `processes` API processes on one database and waits until each answers /health. */
-export async function startApi(databaseUrl: string, processes: number, logDir: string): Promise<Api> {
+/**
+ * Starts `processes` API processes on one database and waits until each answers /health; `env` adds to (or
+ * overrides) their environment.
+ */
+export async function startApi(
+  databaseUrl: string,
+  processes: number,
+  logDir: string,
+  env: Readonly<Record<string, string>> = {},
+): Promise<Api> {
   const children: { child: ChildProcess; log: string }[] = [];
   const urls: string[] = [];
   for (let i = 0; i < processes; i++) {
@@ -149,6 +159,7 @@ export async function startApi(databaseUrl: string, processes: number, logDir: s
         TICKETBOSS_ADMIN_TOKEN: ADMIN_TOKEN,
         TICKETBOSS_RATE_LIMIT_PER_SECOND: '1000000',
         TICKETBOSS_RATE_LIMIT_BURST: '1000000',
+        ...env,
       },
       stdio: ['ignore', out, out],
     });
@@ -210,6 +221,9 @@ export async function startApi(databaseUrl: string, processes: number, logDir: s
         rebalances: sum.rebalances + c.rebalances,
         cpuSeconds: sum.cpuSeconds + c.cpuSeconds,
       }));
+    },
+    async queueDepth() {
+      return sample(await metricsText(urls[0]!), 'ticketboss_webhook_queue_depth');
     },
     stop,
   };

@@ -27,7 +27,9 @@ export async function adminServer(): Promise<AdminServer> {
   const given = process.env.BENCH_DATABASE_URL;
   if (given) return { url: given, label: 'BENCH_DATABASE_URL', stop: async () => undefined };
   const dataDir = await mkdtemp(join(tmpdir(), 'ticketboss-bench-pg-'));
-  const server = await startEmbeddedPostgres({ dataDir });
+  // Eight API processes (each with its requests' pool and its job queue's), pgbench's 32 clients and the load's
+  // own connections exceed PostgreSQL's default of 100.
+  const server = await startEmbeddedPostgres({ dataDir, settings: { max_connections: '400' } });
   return {
     url: server.connectionString,
     label: 'embedded',

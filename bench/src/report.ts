@@ -10,6 +10,16 @@ import { median, medianOf } from './stats.js';
 /** One churn run, with what the processes counted of their commits during it (from /metrics). */
 export type ChurnRound = ChurnResult & { readonly counts: CommitCounts };
 
+/** Churn through the process whose partners have webhook endpoints, and what its deliveries took. */
+export type WebhookRound = ChurnRound & {
+  /** Deliveries the receiver got while the churn ran. */
+  readonly deliveriesDuringChurn: number;
+  /** Deliveries it got for this round in all, once the queue was empty (or at the drain deadline). */
+  readonly deliveries: number;
+  /** From the end of the churn until no delivery was queued; NaN if that did not happen by the deadline. */
+  readonly drainMs: number;
+};
+
 /** Churn through one set of API processes (on a database of their own), round after round. */
 export interface ChurnSet {
   readonly processes: number;
@@ -33,6 +43,8 @@ export interface BenchRun {
   readonly churnSets: ChurnSet[];
   /** Churn through the one-process set, each reservation with an Idempotency-Key of its own. */
   readonly keyed: ChurnRound[];
+  /** Churn through one process as in `keyed`'s set, each partner with a webhook endpoint (every event). */
+  readonly webhooks: WebhookRound[];
   /** Empty when pgbench is not installed. */
   readonly ceilings: Ceiling[];
   /** The seat-pool commit statement by pool count, without its version guard, then with it. */
@@ -79,6 +91,7 @@ export function summarise(run: BenchRun) {
   const churn = run.churnSets.map((set) => churnSummary(set, oneProcess));
   const keyedToUnkeyed = ratios(run.keyed, oneProcess.rounds);
   const churnToCeiling = ratios(oneProcess.rounds, run.ceilings);
+  const webhooksToPlain = ratios(run.webhooks, oneProcess.rounds);
   const pools = run.pools.map(({ pools, guarded, rounds }) => {
     const toCeiling = ratios(rounds, run.ceilings);
     return {
@@ -130,6 +143,18 @@ export function summarise(run: BenchRun) {
       contendedAllRounds: sum(run.keyed, (r) => r.contended),
       rounds: run.keyed,
     },
+    churnWithWebhooks: {
+      ...median(run.webhooks, (r) => r.operationsPerSecond),
+      toPlain: medianOf(webhooksToPlain),
+      perRoundToPlain: webhooksToPlain,
+      errorsAllRounds: sum(run.webhooks, (r) => r.errors),
+      contendedAllRounds: sum(run.webhooks, (r) => r.contended),
+      apiCpuMsPerOperation: medianOf(run.webhooks.map((r) => (r.counts.cpuSeconds * 1000) / r.operations)),
+      deliveriesPerOperation: sum(run.webhooks, (r) => r.deliveries) / sum(run.webhooks, (r) => r.operations),
+      deliveredDuringChurn: sum(run.webhooks, (r) => r.deliveriesDuringChurn) / sum(run.webhooks, (r) => r.deliveries),
+      drainMs: run.webhooks.map((r) => r.drainMs),
+      rounds: run.webhooks,
+    },
     ceiling: run.ceilings.length > 0 ? median(run.ceilings, (c) => c.operationsPerSecond) : null,
     ceilingRounds: run.ceilings,
     churnToCeiling: { median: medianOf(churnToCeiling), perRound: churnToCeiling },
@@ -145,7 +170,7 @@ type ChurnRow = Summary['churn'][number];
 /** The printed table, then one line per target and ratio. */
 export function render(s: Summary): string {
   const { rounds, churnSeconds, clients } = s.settings;
-  const churnCells = (c: ChurnRow | Summary['churnWithIdempotencyKeys']) => [
+  const churnCells = (c: ChurnRow | Summary['churnWithIdempotencyKeys'] | Summary['churnWithWebhooks']) => [
     `${fmt(c.operationsPerSecond)} ops/s`,
     `${c.reserved} × 201, ${c.cancelled} × 204`,
     `${c.errorsAllRounds} (503: ${c.contendedAllRounds})`,
@@ -206,6 +231,12 @@ export function render(s: Summary): string {
       `${fmt(s.churnWithIdempotencyKeys.toUnkeyed, 2)} × row 2`,
       ...churnCells(s.churnWithIdempotencyKeys).slice(1),
     ],
+    [
+      `2c. churn as in 2, each of its partners with a webhook endpoint for every event, delivered by the same process to a receiver on this machine (median of ${rounds})`,
+      churnCells(s.churnWithWebhooks)[0]!,
+      `${fmt(s.churnWithWebhooks.toPlain, 2)} × row 2 (rounds ${perRound(s.churnWithWebhooks.perRoundToPlain)})`,
+      ...churnCells(s.churnWithWebhooks).slice(1),
+    ],
     ...s.churn.slice(1).map((c, i) => churnRow(c, i + 1)),
     [
       `5. one-row ceiling: the pre-pool reserve and cancel on one event row by pgbench, ${clients} clients, one request per commit (median of ${rounds})`,
@@ -259,6 +290,10 @@ export function render(s: Summary): string {
     `errors and 503s over all churn rounds: ${sum(s.churn, (c) => c.errorsAllRounds) + s.churnWithIdempotencyKeys.errorsAllRounds}` +
       ` and ${sum(s.churn, (c) => c.contendedAllRounds) + s.churnWithIdempotencyKeys.contendedAllRounds}`,
     `with Idempotency-Key ÷ without: ${fmt(s.churnWithIdempotencyKeys.toUnkeyed, 2)} (rounds ${perRound(s.churnWithIdempotencyKeys.perRoundToUnkeyed)})`,
+    `with webhook endpoints ÷ without: ${fmt(s.churnWithWebhooks.toPlain, 2)} (rounds ${perRound(s.churnWithWebhooks.perRoundToPlain)}); ` +
+      `${fmt(s.churnWithWebhooks.deliveriesPerOperation, 2)} deliveries per operation, ${pct(s.churnWithWebhooks.deliveredDuringChurn)} of them during the churn, ` +
+      `the rest within ${s.churnWithWebhooks.drainMs.map((ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'not drained')).join(', ')} after it; ` +
+      `API CPU per operation ${fmt(s.churnWithWebhooks.apiCpuMsPerOperation, 3)} ms (without: ${fmt(one.apiCpuMsPerOperation, 3)} ms)`,
     ...[false, true].map(
       (guarded) =>
         `seat-pool commit statement ${guarded ? 'with' : 'without'} its version guard ÷ one-row ceiling (pgbench): ` +

@@ -17,7 +17,8 @@ import { countsBetween, root, scrapeMetrics, startApi, type Api } from './api-pr
 import { adminServer, databases, query } from './databases.js';
 import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 import { ceiling, hasPgbench, poolRun, type Ceiling, type PoolRun } from './pgbench.js';
-import { render, summarise, type ChurnRound, type ChurnSet } from './report.js';
+import { render, summarise, type ChurnRound, type ChurnSet, type WebhookRound } from './report.js';
+import { registerEndpoints, startReceiver, type Receiver } from './webhook-receiver.js';
 
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
 const churnSeconds = Number(process.env.BENCH_CHURN_SECONDS ?? 5);
@@ -28,6 +29,8 @@ const PROCESS_COUNTS = [1, 2, 4];
 /** Seat pools of the event that pgbench's clients commit on. */
 const POOL_COUNTS = [1, 4, 16];
 const run = promisify(execFile);
+/** How long the bench waits for a round's webhook deliveries to drain before it goes on. */
+const DRAIN_DEADLINE_MS = 180_000;
 
 async function load<T>(plan: LoadPlan): Promise<T> {
   const { stdout } = await run(
@@ -50,6 +53,27 @@ async function churn(api: Api, idempotencyKeys = false): Promise<ChurnRound> {
     idempotencyKeys,
   });
   return { ...result, counts: countsBetween(before, await api.counts()) };
+}
+
+/**
+ * Churn through the set whose partners each have a webhook endpoint, then waits until every delivery it caused is
+ * done (so the next measurement does not share the cores with them): how many arrived during the churn, and how
+ * long the rest took.
+ */
+async function churnWithWebhooks(api: Api, receiver: Receiver): Promise<WebhookRound> {
+  const before = receiver.received();
+  const round = await churn(api);
+  const duringChurn = receiver.received() - before;
+  const drainStarted = Date.now();
+  let drainMs = Number.NaN;
+  while (Date.now() - drainStarted < DRAIN_DEADLINE_MS) {
+    if ((await api.queueDepth()) === 0) {
+      drainMs = Date.now() - drainStarted;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { ...round, deliveriesDuringChurn: duringChurn, deliveries: receiver.received() - before, drainMs };
 }
 
 async function sellOut(databaseUrl: string, workDir: string, warmUpMs: number) {
@@ -75,6 +99,7 @@ async function main(): Promise<void> {
   const admin = await adminServer();
   const dbs = databases(admin.url);
   const apis: Api[] = [];
+  const receiver = await startReceiver();
   try {
     const [row] = await query<{ server_version: string }>(admin.url, 'SHOW server_version');
     const version = row?.server_version ?? 'unknown';
@@ -96,6 +121,11 @@ async function main(): Promise<void> {
       apis.push(api);
       sets.push({ processes, api, rounds: [] });
     }
+    // Row 2c: one process as in row 2, its partners each with a webhook endpoint on this machine's receiver.
+    const webhookApi = await startApi(await dbs.fresh(), 1, workDir, { TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    apis.push(webhookApi);
+    await registerEndpoints(webhookApi.urls[0]!, webhookApi.tokens, receiver.url);
+    const webhookRounds: WebhookRound[] = [];
     const pgbenchDb = await dbs.fresh();
     const withPgbench = await hasPgbench();
     if (!withPgbench) process.stderr.write('bench: pgbench not found; the database-side rows are left out\n');
@@ -107,13 +137,16 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(
         `bench: round ${round}/${rounds}: churn through ${PROCESS_COUNTS.join(', ')} processes ` +
-          `(1 also with Idempotency-Key); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
+          `(1 also with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
           `(without and with the version guard); ` +
           `${churnSeconds} s each\n`,
       );
       for (const set of sets) {
         set.rounds.push(await churn(set.api));
-        if (set === sets[0]) keyed.push(await churn(set.api, true));
+        if (set === sets[0]) {
+          keyed.push(await churn(set.api, true));
+          webhookRounds.push(await churnWithWebhooks(webhookApi, receiver));
+        }
       }
       if (!withPgbench) continue;
       ceilings.push(await ceiling(pgbenchDb, workDir, CLIENTS, churnSeconds));
@@ -140,6 +173,7 @@ async function main(): Promise<void> {
       sellOutCold: cold,
       churnSets,
       keyed,
+      webhooks: webhookRounds,
       ceilings,
       pools: withPgbench ? poolRuns : [],
     });
@@ -150,6 +184,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nwritten: bench/results/latest.json\n`);
   } finally {
     for (const api of apis) await api.stop();
+    await receiver.close();
     await dbs.dropAll();
     await admin.stop();
     await rm(workDir, { recursive: true, force: true });
