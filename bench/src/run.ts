@@ -3,6 +3,7 @@
  * process, measures PostgreSQL alone with pgbench in the same run (the one-row ceiling and the seat-pool commit
  * statement), then prints a table and writes the same numbers to bench/results/latest.json.
  *
+ * BENCH_WEBHOOK_WORKER=off runs row 2c's process without its webhook worker.
  * BENCH_DATABASE_URL (a superuser URL) picks the server; without it an embedded PostgreSQL is started.
  * BENCH_CHURN_SECONDS (default 5) sets how long each churn and pgbench run lasts, BENCH_ROUNDS (default 3) how
  * many rounds of them are run.
@@ -29,6 +30,8 @@ const PROCESS_COUNTS = [1, 2, 4];
 /** Seat pools of the event that pgbench's clients commit on. */
 const POOL_COUNTS = [1, 4, 16];
 const run = promisify(execFile);
+/** BENCH_WEBHOOK_WORKER=off: row 2c's process records deliveries but posts none (what recording alone costs). */
+const webhookWorker = process.env.BENCH_WEBHOOK_WORKER === 'off' ? 'off' : 'on';
 /** How long the bench waits for a round's webhook deliveries to drain before it goes on. */
 const DRAIN_DEADLINE_MS = 180_000;
 
@@ -66,7 +69,7 @@ async function churnWithWebhooks(api: Api, receiver: Receiver): Promise<WebhookR
   const duringChurn = receiver.received() - before;
   const drainStarted = Date.now();
   let drainMs = Number.NaN;
-  while (Date.now() - drainStarted < DRAIN_DEADLINE_MS) {
+  while (webhookWorker === 'on' && Date.now() - drainStarted < DRAIN_DEADLINE_MS) {
     if ((await api.queueDepth()) === 0) {
       drainMs = Date.now() - drainStarted;
       break;
@@ -122,7 +125,10 @@ async function main(): Promise<void> {
       sets.push({ processes, api, rounds: [] });
     }
     // Row 2c: one process as in row 2, its partners each with a webhook endpoint on this machine's receiver.
-    const webhookApi = await startApi(await dbs.fresh(), 1, workDir, { TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    const webhookApi = await startApi(await dbs.fresh(), 1, workDir, {
+      TICKETBOSS_WEBHOOK_ALLOW_PRIVATE: 'true',
+      TICKETBOSS_WEBHOOK_WORKER: webhookWorker,
+    });
     apis.push(webhookApi);
     await registerEndpoints(webhookApi.urls[0]!, webhookApi.tokens, receiver.url);
     const webhookRounds: WebhookRound[] = [];

@@ -2,7 +2,7 @@ import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-post
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, call, stopAll, type ReservationAnswer } from './testing/api-client.js';
-import { listening, startMain, type Server } from './testing/main-process.js';
+import { listening, startMain, startWorkerMain, waitForOutput, type Server } from './testing/main-process.js';
 import { registerWebhook, startWebhookReceiver, waitFor, type WebhookReceiver } from './testing/webhook-receiver.js';
 
 const ADMIN_TOKEN = 'webhooks-restart-admin-token-0123456789ab';
@@ -142,4 +142,30 @@ describe('webhook delivery across crashes', () => {
     expect(running.child.exitCode).toBeNull();
     expect(receiver.rejected).toEqual([]);
   }, 60_000);
+
+  it('delivers through `pnpm worker` for API processes that run no worker, and the worker stops on SIGTERM', async () => {
+    // No other process may deliver: the API processes still running from the tests above are stopped first.
+    for (const server of servers)
+      if (server.child.exitCode === null && server.child.signalCode === null) await kill(server);
+    const api = await start({ TICKETBOSS_WEBHOOK_WORKER: 'off' });
+    const token = await listeningPartner(api.url, 'worker-alone', '/worker');
+    const { reservationId } = await reserve(api.url, token);
+    const worker = startWorkerMain({ ...env, LOG_LEVEL: 'info' });
+    servers.push(worker);
+    try {
+      await waitForOutput(worker, /worker started/);
+      await waitFor(
+        () => receiver.at('/worker').length >= 1,
+        20_000,
+        () => `pnpm worker did not deliver:\n${worker.output().slice(-2000)}`,
+      );
+      expect(receiver.at('/worker')[0]!.data.reservationId).toBe(reservationId);
+      expect(receiver.rejected).toEqual([]);
+    } finally {
+      worker.child.kill('SIGTERM');
+    }
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).toContain('worker stopped');
+    await kill(api.server);
+  }, 120_000);
 });

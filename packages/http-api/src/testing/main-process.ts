@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 export const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 const mainPath = fileURLToPath(new URL('../server/main.ts', import.meta.url));
+const workerPath = fileURLToPath(new URL('../server/worker-main.ts', import.meta.url));
 
 export interface Server {
   readonly child: ChildProcess;
@@ -25,7 +26,21 @@ export function startMain(
   base: Record<string, string> = SEED_TRIAL_ENV,
   { nodeArgs = [] }: { nodeArgs?: readonly string[] } = {},
 ): Server {
-  const args = ['--conditions=@ticketboss/source', '--import', 'tsx', ...nodeArgs, mainPath];
+  return spawnScript(mainPath, env, base, nodeArgs);
+}
+
+/** Runs worker-main.ts as `pnpm worker` does: the job queue's worker alone, no HTTP. */
+export function startWorkerMain(env: Record<string, string>): Server {
+  return spawnScript(workerPath, env, {}, []);
+}
+
+function spawnScript(
+  path: string,
+  env: Record<string, string>,
+  base: Record<string, string>,
+  nodeArgs: readonly string[],
+): Server {
+  const args = ['--conditions=@ticketboss/source', '--import', 'tsx', ...nodeArgs, path];
   const child = spawn(process.execPath, args, {
     cwd: repositoryRoot,
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...base, ...env },
