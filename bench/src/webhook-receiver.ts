@@ -2,6 +2,7 @@
  * The bench's webhook receiver: an HTTP server on 127.0.0.1 that answers 204 to every delivery and counts them,
  * and the endpoints that point TicketBoss at it (one per partner, subscribed to every reservation event).
  */
+import { WEBHOOK_EVENT_TYPES } from '@ticketboss/domain';
 import { createServer, type Server } from 'node:http';
 
 export interface Receiver {
@@ -35,14 +36,6 @@ export async function startReceiver(): Promise<Receiver> {
   };
 }
 
-const EVERY_EVENT = [
-  'reservation.created',
-  'reservation.held',
-  'reservation.confirmed',
-  'reservation.cancelled',
-  'reservation.expired',
-];
-
 /** Registers one endpoint per partner token, through the API as a partner does. */
 export async function registerEndpoints(apiUrl: string, tokens: readonly string[], receiverUrl: string) {
   await Promise.all(
@@ -50,7 +43,7 @@ export async function registerEndpoints(apiUrl: string, tokens: readonly string[
       const response = await fetch(`${apiUrl}/v1/webhooks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ url: receiverUrl, events: EVERY_EVENT, description: 'bench receiver' }),
+        body: JSON.stringify({ url: receiverUrl, events: WEBHOOK_EVENT_TYPES, description: 'bench receiver' }),
       });
       if (response.status !== 201) {
         throw new Error(`registering a webhook endpoint: ${response.status} ${await response.text()}`);

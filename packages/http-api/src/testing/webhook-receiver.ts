@@ -1,3 +1,4 @@
+import { WEBHOOK_EVENT_TYPES } from '@ticketboss/domain';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -123,10 +124,4 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, descr
   }
 }
 
-export const ALL_EVENTS = [
-  'reservation.created',
-  'reservation.held',
-  'reservation.confirmed',
-  'reservation.cancelled',
-  'reservation.expired',
-] as const;
+export const ALL_EVENTS = WEBHOOK_EVENT_TYPES;
