@@ -1,4 +1,4 @@
-import { StoreUnavailable, type Idempotency, type Reservation, type ReservationService } from '@ticketboss/domain';
+import { StoreUnavailable, type Idempotency, type ReservationService } from '@ticketboss/domain';
 import type { FastifyBaseLogger } from 'fastify';
 
 export interface Sweeper {
@@ -29,7 +29,8 @@ export const sweepLeaseTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 
  * and a process that does not hold it skips the round, so N processes do not all commit the same expiries every
  * interval. A holder that stops renewing (stopped, stalled, cut off) is replaced once its lease runs out; two
  * sweeping at once meanwhile is harmless, as the commits are version-guarded and each hold's seats come back
- * exactly once. `onExpired` is where expiry notifications will hook in.
+ * exactly once. Expiry notifications need nothing from here: the webhook triggers record them in the statement
+ * that marks the hold expired (migration 0006).
  */
 export function startSweeper(deps: {
   reservations: ReservationService;
@@ -37,9 +38,8 @@ export function startSweeper(deps: {
   lease: SweepLease;
   intervalMs: number;
   logger: FastifyBaseLogger;
-  onExpired?: (expired: readonly Reservation[]) => void;
 }): Sweeper {
-  const { reservations, idempotency, lease, intervalMs, logger, onExpired } = deps;
+  const { reservations, idempotency, lease, intervalMs, logger } = deps;
   /** The round in progress: at most one runs, and a tick that finds one skips (a stalled database must not pile
    * rounds up behind it, for shutdown to wait on). */
   let inProgress: Promise<void> | undefined;
@@ -56,10 +56,7 @@ export function startSweeper(deps: {
       holding = held;
       if (!held) return;
       const { expired } = await reservations.sweepExpiredHolds();
-      if (expired.length > 0) {
-        logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
-        onExpired?.(expired);
-      }
+      if (expired.length > 0) logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
       const purged = await idempotency.purge();
       if (purged > 0) logger.debug({ keys: purged }, 'purged Idempotency-Key answers past their retention');
     } catch (err) {
