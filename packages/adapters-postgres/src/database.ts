@@ -121,6 +121,37 @@ export interface WebhookAttemptsTable {
   next_attempt_at: Date | null;
 }
 
+/** Per event, second and seat pool, the changes applied (migration 0007); written by the statements that apply them. */
+export interface EventActivityTable {
+  event_id: string;
+  second: Date;
+  /** -1: an event's update. */
+  pool: number;
+  reservations: Generated<number>;
+  reserved_seats: Generated<number>;
+  holds: Generated<number>;
+  held_seats: Generated<number>;
+  confirmations: Generated<number>;
+  confirmed_seats: Generated<number>;
+  cancellations: Generated<number>;
+  cancelled_seats: Generated<number>;
+  expiries: Generated<number>;
+  expired_seats: Generated<number>;
+  capacity_change: Generated<number>;
+}
+
+/** Per partner and minute, what the API processes answered it (migration 0007); added by each process's flush. */
+export interface PartnerActivityTable {
+  partner_id: string;
+  minute: Date;
+  requests: Generated<number>;
+  reservations: Generated<number>;
+  seats: Generated<number>;
+  refusals: Generated<number>;
+  rate_limited: Generated<number>;
+  last_request_at: Date;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   checksum: string;
@@ -137,6 +168,8 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  event_activity: EventActivityTable;
+  partner_activity: PartnerActivityTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

@@ -12,3 +12,4 @@ export * from './event-service.js';
 export * from './batched-lookup.js';
 export * from './idempotency.js';
 export * from './webhook.js';
+export * from './console.js';
