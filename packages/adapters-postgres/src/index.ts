@@ -42,3 +42,4 @@ export {
   type JobQueueOptions,
 } from './webhooks/job-queue.js';
 export { generateJobQueueMigration, JOB_QUEUE_MIGRATION_FILE } from './job-queue-migration.js';
+export { createConsoleStore } from './console-store.js';
