@@ -31,7 +31,10 @@ export interface AppliedRow {
  *    or confirm is still live, every claim held, and the pool's seats fit once the expired holds' seats are back
  *    in it (seats returned, by cancellations and expiries, go to this pool, whichever pool took them);
  * 4. only if `moved` matched: new reservations are inserted, the locked ones cancelled, confirmed or expired,
- *    and the receipts' answers recorded.
+ *    and the receipts' answers recorded;
+ * 5. only if `moved` matched: `activity` adds the changes to the event's rollup (migration 0007), in this pool's
+ *    rows: the reservations, holds, confirmations and cancellations in the second of `now`, each expired hold in
+ *    the second of its expiry. This pool's row lock, taken by `moved`, serialises the writers of those rows.
  * Nothing else changes when `moved` does not match, and a failure anywhere undoes all of it. The event row is not
  * written, so commits on different pools do not wait for each other. A hold whose status another commit (on any
  * pool) changed meanwhile is not among those `locked` returns: PostgreSQL re-checks a row it had to wait for, so
@@ -53,6 +56,8 @@ export async function applyChanges(
   const cancelIds = idsOf(cancellations);
   const confirmIds = idsOf(confirmations);
   const changes = reservations.length + cancellations.length + confirmations.length;
+  const reserved = reservations.filter((r) => r.status === 'confirmed');
+  const held = reservations.filter((r) => r.status === 'held');
   const { rows } = await sql<AppliedRow>`${sql.raw(PREPARED)}
     WITH locked AS (
       SELECT reservation_id, status, expires_at, seats
@@ -70,7 +75,7 @@ export async function applyChanges(
       SELECT reservation_id FROM locked
        WHERE reservation_id = ANY(${confirmIds}::uuid[]) AND status = 'held' AND expires_at > ${now}
     ), expiring AS (
-      SELECT reservation_id, seats FROM locked WHERE status = 'held' AND expires_at <= ${now}
+      SELECT reservation_id, seats, expires_at FROM locked WHERE status = 'held' AND expires_at <= ${now}
     ), reclaim AS (
       SELECT coalesce(sum(seats), 0)::integer AS seats, count(*)::integer AS holds FROM expiring
     ), receipt AS (
@@ -106,6 +111,38 @@ export async function applyChanges(
          AND (SELECT count(*) FROM claims) = ${receipts.length}
       RETURNING event_seat_pools.event_id, event_seat_pools.pool, event_seat_pools.available_seats,
                 event_seat_pools.version
+    ), activity AS (
+      INSERT INTO event_activity AS a (event_id, second, pool, reservations, reserved_seats, holds, held_seats,
+                                       confirmations, confirmed_seats, cancellations, cancelled_seats,
+                                       expiries, expired_seats)
+      SELECT moved.event_id, c.second, moved.pool,
+             sum(c.reservations), sum(c.reserved_seats), sum(c.holds), sum(c.held_seats),
+             sum(c.confirmations), sum(c.confirmed_seats), sum(c.cancellations), sum(c.cancelled_seats),
+             sum(c.expiries), sum(c.expired_seats)
+        FROM moved, (
+          SELECT date_trunc('second', ${now}::timestamptz) AS second,
+                 ${reserved.length}::integer AS reservations, ${sumOfSeats(reserved)}::integer AS reserved_seats,
+                 ${held.length}::integer AS holds, ${sumOfSeats(held)}::integer AS held_seats,
+                 ${confirmations.length}::integer AS confirmations,
+                 ${sumOfSeats(confirmations)}::integer AS confirmed_seats,
+                 ${cancellations.length}::integer AS cancellations, ${seatsReturned}::integer AS cancelled_seats,
+                 0 AS expiries, 0 AS expired_seats
+           WHERE ${changes}::integer > 0
+          UNION ALL
+          SELECT date_trunc('second', expires_at), 0, 0, 0, 0, 0, 0, 0, 0, 1, seats FROM expiring
+        ) AS c
+       GROUP BY moved.event_id, moved.pool, c.second
+      ON CONFLICT (event_id, second, pool) DO UPDATE
+         SET reservations = a.reservations + excluded.reservations,
+             reserved_seats = a.reserved_seats + excluded.reserved_seats,
+             holds = a.holds + excluded.holds,
+             held_seats = a.held_seats + excluded.held_seats,
+             confirmations = a.confirmations + excluded.confirmations,
+             confirmed_seats = a.confirmed_seats + excluded.confirmed_seats,
+             cancellations = a.cancellations + excluded.cancellations,
+             cancelled_seats = a.cancelled_seats + excluded.cancelled_seats,
+             expiries = a.expiries + excluded.expiries,
+             expired_seats = a.expired_seats + excluded.expired_seats
     ), recorded AS (
       INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status, created_at, expires_at)
       SELECT r.reservation_id, moved.event_id, r.partner_id, r.seats, r.status, r.created_at, r.expires_at

@@ -14,7 +14,9 @@ export type UpdateOutcome =
  * event's own plus its pools') and the new total against the seats reserved; then renames, moves every pool's
  * seats (and counts of reservations) to the event row's reserve with the change of total applied (rebalances spread them again), expires the
  * holds past their expiry (as every change of the event does), and counts one change in the version, plus one per
- * hold expired.
+ * hold expired. The event's rollup (migration 0007) gets, in its pool -1 rows, the change of total in the second of
+ * `now` and each expired hold in the second of its expiry; the locks on the event row and every pool serialise
+ * the writers of those rows.
  */
 export async function applyEventUpdate(
   db: Kysely<Database>,
@@ -25,8 +27,8 @@ export async function applyEventUpdate(
 ): Promise<UpdateOutcome> {
   return db.transaction().execute(async (trx): Promise<UpdateOutcome> => {
     const expiring = (
-      await sql<{ reservation_id: string; seats: number }>`
-        SELECT reservation_id, seats FROM reservations
+      await sql<{ reservation_id: string; seats: number; expires_at: Date }>`
+        SELECT reservation_id, seats, expires_at FROM reservations
          WHERE event_id = ${eventId} AND status = 'held' AND expires_at <= ${now}
          ORDER BY reservation_id
            FOR UPDATE
@@ -57,6 +59,7 @@ export async function applyEventUpdate(
     const reservedSeats = event.total_seats - available;
     const totalSeats = changes.totalSeats ?? event.total_seats;
     if (totalSeats < reservedSeats) return { kind: 'below_reserved', reservedSeats };
+    const capacityChange = totalSeats - event.total_seats;
     await sql`
       WITH emptied AS (
         UPDATE event_seat_pools SET available_seats = 0, active_reservations = 0
@@ -64,6 +67,23 @@ export async function applyEventUpdate(
       ), expired AS (
         UPDATE reservations SET status = 'expired'
          WHERE reservation_id = ANY(${expiring.map((r) => r.reservation_id)}::uuid[])
+      ), activity AS (
+        INSERT INTO event_activity AS a (event_id, second, pool, expiries, expired_seats, capacity_change)
+        SELECT ${eventId}, c.second, -1, sum(c.expiries), sum(c.expired_seats), sum(c.capacity_change)
+          FROM (
+            SELECT date_trunc('second', ${now}::timestamptz) AS second, 0 AS expiries, 0 AS expired_seats,
+                   ${capacityChange}::integer AS capacity_change
+             WHERE ${capacityChange}::integer <> 0
+            UNION ALL
+            SELECT date_trunc('second', x.expires_at), 1, x.seats, 0
+              FROM unnest(${expiring.map((r) => r.expires_at)}::timestamptz[],
+                          ${expiring.map((r) => r.seats)}::integer[]) AS x(expires_at, seats)
+          ) AS c
+         GROUP BY c.second
+        ON CONFLICT (event_id, second, pool) DO UPDATE
+           SET expiries = a.expiries + excluded.expiries,
+               expired_seats = a.expired_seats + excluded.expired_seats,
+               capacity_change = a.capacity_change + excluded.capacity_change
       )
       UPDATE events
          SET name = coalesce(${changes.name ?? null}::text, name),

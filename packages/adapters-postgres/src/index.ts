@@ -31,6 +31,7 @@ export { createPostgresIdempotencyStore } from './idempotency-store.js';
 export { createDatabaseClock, type DatabaseClock, type DatabaseClockOptions } from './database-clock.js';
 export { createPostgresLease, type Lease, type LeaseOptions } from './lease.js';
 export { createPostgresWebhookStore } from './webhooks/webhook-store.js';
+export { addPartnerActivity, listPartnerOverviews, prunePartnerActivity } from './partner-activity-store.js';
 export {
   HOLD_EXPIRY_TASK,
   JOB_QUEUE_APPLICATION_NAME,
@@ -42,3 +43,4 @@ export {
   type JobQueueOptions,
 } from './webhooks/job-queue.js';
 export { generateJobQueueMigration, JOB_QUEUE_MIGRATION_FILE } from './job-queue-migration.js';
+export { createConsoleStore } from './console-store.js';

@@ -24,6 +24,7 @@ export function buildAppWithoutServices(overrides: Partial<AppDeps> = {}): Fasti
     partners: unavailable('partners'),
     idempotency: unavailable('idempotency'),
     webhooks: unavailable('webhooks'),
+    console: unavailable('console'),
     clock: unavailable('clock'),
     defaultEventId: DEFAULT_EVENT.eventId,
     seedAuth: 'api-key',

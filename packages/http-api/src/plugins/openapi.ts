@@ -46,6 +46,10 @@ const tags = [
   { name: 'Events', description: 'The admin creates and changes events; the admin and partners read them' },
   { name: 'Partners', description: 'The admin manages partners and their API keys' },
   {
+    name: 'Admin',
+    description: "What the operator console (/console) shows: events' sales second by second, partners' activity",
+  },
+  {
     name: 'Classic routes',
     description: 'The four routes of the original TicketBoss, on the event `node-meetup-2025`',
   },

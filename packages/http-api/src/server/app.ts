@@ -3,6 +3,7 @@ import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   Clock,
+  ConsoleStore,
   EventService,
   Idempotency,
   PartnerService,
@@ -15,12 +16,14 @@ import { consoleRoutes } from '../plugins/console.js';
 import { apiErrors, ErrorBody, handleClientError, handleError, handleNotFound, sendError } from '../plugins/errors.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { registerOpenApi } from '../plugins/openapi.js';
+import type { PartnerActivityRecorder } from './partner-activity.js';
 import type { ReadinessCheck } from './readiness.js';
 import { OneLinePerRequest } from '../plugins/request-log.js';
 import { apiSecurityHeaders, apiSecurityHeaderValues } from '../plugins/security-headers.js';
 import { healthRoutes } from '../routes/classic/health.js';
 import { metricsRoutes } from '../routes/classic/metrics.js';
 import { seedReservationRoutes, type SeedAuth } from '../routes/classic/reservations.js';
+import { adminRoutes } from '../routes/v1/admin.js';
 import { eventRoutes } from '../routes/v1/events.js';
 import { partnerRoutes } from '../routes/v1/partners.js';
 import { v1ReservationRoutes } from '../routes/v1/reservations.js';
@@ -35,6 +38,10 @@ export interface AppDeps {
   readonly partners: PartnerService;
   /** Partners' webhook endpoints and their deliveries. */
   readonly webhooks: WebhookStore;
+  /** What the operator console's admin routes read. */
+  readonly console: ConsoleStore;
+  /** Counts what each partner's requests got, for the console's partners table; absent: nothing is counted. */
+  readonly partnerActivity?: PartnerActivityRecorder;
   /** Whose time stamps webhook endpoints and secret rotations: the services' (the database's). */
   readonly clock: Clock;
   /**
@@ -91,6 +98,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerOpenApi(app);
 
+  const activity = deps.partnerActivity;
+  if (activity) {
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.principal?.kind === 'partner') activity.answered(request.principal.partnerId, reply.statusCode);
+    });
+  }
   if (metrics) {
     app.addHook('onResponse', async (request, reply) => observe(request, reply));
     void app.register(metricsRoutes, { metrics });
@@ -101,10 +114,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     eventId: deps.defaultEventId,
     auth: deps.seedAuth,
     idempotency: deps.idempotency,
+    activity,
   });
   void app.register(partnerRoutes, { partners: deps.partners });
   void app.register(eventRoutes, { events: deps.events });
-  void app.register(v1ReservationRoutes, { reservations: deps.reservations, idempotency: deps.idempotency });
+  void app.register(v1ReservationRoutes, {
+    reservations: deps.reservations,
+    idempotency: deps.idempotency,
+    activity,
+  });
+  void app.register(adminRoutes, { console: deps.console });
   const endpoints = createWebhookEndpoints({
     store: deps.webhooks,
     clock: deps.clock,

@@ -14,6 +14,7 @@ import {
   createReservationService,
   type Clock,
   type CommitObserver,
+  type ConsoleStore,
   type EventService,
   type Idempotency,
   type PartnerService,
@@ -22,6 +23,7 @@ import {
   type WebhookStore,
 } from '@ticketboss/domain';
 import { apiKeyIssuer } from './api-keys.js';
+import { createConsoleStore } from './console-store.js';
 
 export interface Services {
   readonly reservations: ReservationService;
@@ -30,6 +32,8 @@ export interface Services {
   readonly idempotency: Idempotency;
   /** Partners' webhook endpoints, and the deliveries the database records for them. */
   readonly webhooks: WebhookStore;
+  /** What the operator console reads, and where the API processes add their partners' activity. */
+  readonly console: ConsoleStore;
   /** Whose time the services go by: the database's unless the caller gave a clock. */
   readonly clock: Clock;
   /** Stops the database clock that createServices started, if it did (a clock given to it is the caller's). */
@@ -97,6 +101,7 @@ export async function createServices(
       retentionMs: (options.idempotencyRetentionSeconds ?? DEFAULT_IDEMPOTENCY_RETENTION_SECONDS) * 1000,
     }),
     webhooks: createPostgresWebhookStore(db),
+    console: createConsoleStore(db, clock),
     clock,
     close,
   };

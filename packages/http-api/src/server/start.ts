@@ -23,6 +23,7 @@ import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { openDatabase, prepareSchema, type OpenDatabase } from './database.js';
 import { addDemoPartner, firstStartBanner, prepareAdminToken, type DemoAccess } from './first-start.js';
+import { createPartnerActivityRecorder } from './partner-activity.js';
 import { holdPort } from './port.js';
 import { createReadinessCheck, type ReadinessCheck } from './readiness.js';
 import { createServices, unrefTimers, type Services } from './services.js';
@@ -35,8 +36,9 @@ export interface Started {
   readonly url: string;
   /**
    * Stops the sweeper (releasing its lease), stops taking connections and finishes the requests in flight, then
-   * stops the rate limiter, the webhook worker (finishing the jobs it runs), the database clock and the database
-   * pools (and an embedded PostgreSQL): the reverse of start-up, each step even if an earlier one failed.
+   * flushes the partner activity they counted, stops the rate limiter, the webhook worker (finishing the jobs it
+   * runs), the database clock and the database pools (and an embedded PostgreSQL): the reverse of start-up, each
+   * step even if an earlier one failed.
    */
   close(): Promise<void>;
 }
@@ -104,6 +106,7 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
         ttlMs: sweepLeaseTtlMs(config.sweepIntervalMs),
       }),
       intervalMs: config.sweepIntervalMs,
+      rollups: { console: services.console, clock: services.clock },
       logger,
     });
     teardown.add('sweeper', () => sweeper.stop());
@@ -177,8 +180,16 @@ async function serve(deps: ServeDeps): Promise<string> {
   }
   const rateLimit = createRateLimit(config, logger);
   if (rateLimit) teardown.add('rate limiter', () => rateLimit.limiter.close());
+  // Closed once the server has finished its requests (steps run last added first): their counts go in its last flush.
+  const partnerActivity = createPartnerActivityRecorder({
+    store: deps.services.console,
+    clock: deps.services.clock,
+    logger,
+  });
+  teardown.add('partner activity', () => partnerActivity.close());
   const app = buildApp({
     ...deps.services,
+    partnerActivity,
     reservations: deps.reservations,
     metrics: deps.metrics,
     readiness: deps.readiness,

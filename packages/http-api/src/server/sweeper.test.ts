@@ -119,3 +119,80 @@ describe('sweeper failures', () => {
     }
   });
 });
+
+describe("pruning the console's rollups", () => {
+  function pruningSweeper(prune: (now: Date) => Promise<number>) {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
+    const clock = { time: new Date('2025-11-25T12:00:00.000Z'), now: () => clock.time };
+    const calls = { sweeps: 0, prunes: [] as Date[] };
+    const reservations = {
+      async sweepExpiredHolds() {
+        calls.sweeps += 1;
+        return { expired: [] };
+      },
+    } as unknown as ReservationService;
+    const idempotency = { purge: async () => 0 } as unknown as Idempotency;
+    const store = {
+      pruneActivity(now: Date) {
+        calls.prunes.push(now);
+        return prune(now);
+      },
+    };
+    const sweeper = startSweeper({
+      reservations,
+      idempotency,
+      lease: held,
+      intervalMs: 0,
+      rollups: { console: store, clock },
+      logger,
+    });
+    return { sweeper, clock, calls, lines };
+  }
+
+  it('prunes on the first round that holds the lease, then about once a minute, as of the clock', async () => {
+    const { sweeper, clock, calls } = pruningSweeper(async () => 3);
+    try {
+      await sweeper.runOnce();
+      clock.time = new Date('2025-11-25T12:00:59.000Z');
+      await sweeper.runOnce();
+      clock.time = new Date('2025-11-25T12:01:00.000Z');
+      await sweeper.runOnce();
+      expect(calls.prunes).toEqual([new Date('2025-11-25T12:00:00.000Z'), new Date('2025-11-25T12:01:00.000Z')]);
+      expect(calls.sweeps).toBe(3);
+    } finally {
+      await sweeper.stop();
+    }
+  });
+
+  it('logs a failed prune at warn and sweeps all the same', async () => {
+    const { sweeper, calls, lines } = pruningSweeper(() => Promise.reject(new Error('relation missing')));
+    try {
+      await sweeper.runOnce();
+      expect(calls).toMatchObject({ sweeps: 1, prunes: [expect.any(Date)] });
+      expect(lines.filter((line) => line.level === 40).map((line) => line.msg)).toEqual([
+        "pruning the console's rollups failed; the next try is in a minute",
+      ]);
+    } finally {
+      await sweeper.stop();
+    }
+  });
+
+  it('does not prune in a process that does not hold the lease', async () => {
+    const prunes: Date[] = [];
+    const sweeper = startSweeper({
+      reservations: {} as ReservationService,
+      idempotency: {} as Idempotency,
+      lease: { acquire: async () => false, release: async () => undefined },
+      intervalMs: 0,
+      rollups: { console: { pruneActivity: async (now) => (prunes.push(now), 0) }, clock: { now: () => new Date() } },
+      logger: pino({ level: 'silent' }),
+    });
+    await sweeper.runOnce();
+    await sweeper.stop();
+    expect(prunes).toEqual([]);
+  });
+});

@@ -1,4 +1,10 @@
-import { StoreUnavailable, type Idempotency, type ReservationService } from '@ticketboss/domain';
+import {
+  StoreUnavailable,
+  type Clock,
+  type ConsoleStore,
+  type Idempotency,
+  type ReservationService,
+} from '@ticketboss/domain';
 import type { FastifyBaseLogger } from 'fastify';
 
 export interface Sweeper {
@@ -18,6 +24,9 @@ export interface SweepLease {
   release(): Promise<void>;
 }
 
+/** How often the console's rollups are pruned: their retentions are an hour and a day, so once a minute will do. */
+export const PRUNE_INTERVAL_MS = 60_000;
+
 /** The sweeper lease's time to live: three intervals, at least a second. */
 export const sweepLeaseTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 1000);
 
@@ -30,16 +39,19 @@ export const sweepLeaseTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 
  * interval. A holder that stops renewing (stopped, stalled, cut off) is replaced once its lease runs out; two
  * sweeping at once meanwhile is harmless, as the commits are version-guarded and each hold's seats come back
  * exactly once. Expiry notifications need nothing from here: the webhook triggers record them in the statement
- * that marks the hold expired (migration 0006).
+ * that marks the hold expired (migration 0006). About once a minute, a round also prunes the console's rollups
+ * (`rollups`) of the rows past their retention.
  */
 export function startSweeper(deps: {
   reservations: ReservationService;
   idempotency: Idempotency;
   lease: SweepLease;
   intervalMs: number;
+  /** The console's store, pruned as of the clock's time; absent: not pruned here. */
+  rollups?: { readonly console: Pick<ConsoleStore, 'pruneActivity'>; readonly clock: Clock };
   logger: FastifyBaseLogger;
 }): Sweeper {
-  const { reservations, idempotency, lease, intervalMs, logger } = deps;
+  const { reservations, idempotency, lease, intervalMs, rollups, logger } = deps;
   /** The round in progress: at most one runs, and a tick that finds one skips (a stalled database must not pile
    * rounds up behind it, for shutdown to wait on). */
   let inProgress: Promise<void> | undefined;
@@ -48,6 +60,23 @@ export function startSweeper(deps: {
   let stopped = false;
   /** Whether the last round found this process holding the lease (released on stop). */
   let holding = false;
+  /** When the rollups were last pruned (or tried), by the rollups' clock. */
+  let prunedAt: number | undefined;
+
+  /** Prunes the rollups if a minute has passed; a failure is logged, and the sweep goes on. */
+  async function pruneRollups(): Promise<void> {
+    if (!rollups) return;
+    const now = rollups.clock.now();
+    if (prunedAt !== undefined && now.getTime() - prunedAt < PRUNE_INTERVAL_MS) return;
+    prunedAt = now.getTime();
+    try {
+      const pruned = await rollups.console.pruneActivity(now);
+      if (pruned > 0) logger.debug({ rows: pruned }, "pruned the console's rollups past their retention");
+    } catch (err) {
+      if (err instanceof StoreUnavailable) logger.debug({ err }, 'pruning failed: database unavailable');
+      else logger.warn({ err }, "pruning the console's rollups failed; the next try is in a minute");
+    }
+  }
 
   async function round(): Promise<void> {
     try {
@@ -55,6 +84,7 @@ export function startSweeper(deps: {
       if (held !== holding) logger.debug(held ? 'sweeper lease taken: this process sweeps' : 'sweeper lease lost');
       holding = held;
       if (!held) return;
+      await pruneRollups();
       const { expired } = await reservations.sweepExpiredHolds();
       if (expired.length > 0) logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
       const purged = await idempotency.purge();

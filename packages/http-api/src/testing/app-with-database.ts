@@ -8,10 +8,12 @@ import {
 import { createTestDatabase, type TestDatabase } from '@ticketboss/adapters-postgres/testing';
 import { DEFAULT_EVENT, type Clock } from '@ticketboss/domain';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import pino from 'pino';
 import type { RateLimit } from '../plugins/access.js';
 import { sha256 } from '../server/api-keys.js';
 import { buildApp, type AppDeps } from '../server/app.js';
 import { createMetrics } from '../plugins/metrics.js';
+import { createPartnerActivityRecorder } from '../server/partner-activity.js';
 import { createReadinessCheck } from '../server/readiness.js';
 import type { SeedAuth } from '../routes/classic/reservations.js';
 import { createServices, type Services } from '../server/services.js';
@@ -47,6 +49,8 @@ export interface AppWithDatabaseOptions {
   readonly idempotencyRetentionSeconds?: number;
   /** TICKETBOSS_WEBHOOK_ALLOW_PRIVATE (default false), and how webhook hostnames resolve (the system's resolver). */
   readonly webhookUrls?: AppDeps['webhookUrls'];
+  /** Whether partners' requests are counted for the console, flushed every second as start.ts does (default true). */
+  readonly partnerActivity?: boolean;
 }
 
 /** The real app on a fresh, migrated and seeded database, wired as start.ts wires it. */
@@ -66,8 +70,17 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     idempotencyRetentionSeconds: options.idempotencyRetentionSeconds,
   });
   const adminToken = options.adminToken === undefined ? TEST_ADMIN_TOKEN : options.adminToken;
+  const partnerActivity =
+    options.partnerActivity === false
+      ? undefined
+      : createPartnerActivityRecorder({
+          store: services.console,
+          clock: services.clock,
+          logger: options.logger ?? pino({ level: 'silent' }),
+        });
   const app = buildApp({
     ...services,
+    partnerActivity,
     reservations: metrics.instrument(services.reservations),
     metrics,
     readiness: createReadinessCheck(pool, (await readMigrations()).files),
@@ -91,6 +104,7 @@ export async function createAppWithDatabase(options: AppWithDatabaseOptions = {}
     },
     async close() {
       await app.close();
+      await partnerActivity?.close();
       await services.close();
       if (ownsDatabase) await database.drop();
       else await pool.destroy();

@@ -8,6 +8,7 @@ import {
   type ReservationService,
 } from '@ticketboss/domain';
 import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
+import type { PartnerActivityRecorder } from '../../server/partner-activity.js';
 import {
   answerIdempotently,
   IdempotencyKeyHeader,
@@ -35,6 +36,8 @@ export interface SeedReservationRoutesOptions {
   readonly eventId: string;
   readonly auth: SeedAuth;
   readonly idempotency: Idempotency;
+  /** Where a keyed partner's fresh decisions are counted for the console; absent: nowhere. */
+  readonly activity?: Pick<PartnerActivityRecorder, 'decided'>;
 }
 
 // The classic summary, as the original TicketBoss had it: the /v1 one without the limit per reservation (always
@@ -94,7 +97,7 @@ const reservedBody = (reservation: { reservationId: string; seats: number }) =>
  */
 export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRoutesOptions> = async (
   app,
-  { reservations, eventId, auth, idempotency },
+  { reservations, eventId, auth, idempotency, activity },
 ) => {
   const access = auth === 'api-key' ? ('partner' as const) : ('open' as const);
 
@@ -168,17 +171,18 @@ export const seedReservationRoutes: FastifyPluginAsyncTypebox<SeedReservationRou
       const partnerId = keyed ?? given;
       if (partnerId === undefined) throw new Error('no partner: the schema or the access check should have refused');
       const { seats } = request.body;
-      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
-        reserveAttempt(
-          await reservations.reserveSeats({
-            eventId,
-            partnerId,
-            seats,
-            receipt: claim && { claim, render: reservedBody },
-          }),
-          reservedBody,
-        ),
-      );
+      // Only a fresh attempt runs this (a replay gets the stored answer), and only a key's partner is counted: with
+      // TICKETBOSS_AUTH=none the partnerId of the body may be anything.
+      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) => {
+        const outcome = await reservations.reserveSeats({
+          eventId,
+          partnerId,
+          seats,
+          receipt: claim && { claim, render: reservedBody },
+        });
+        if (keyed !== undefined) activity?.decided(keyed, outcome);
+        return reserveAttempt(outcome, reservedBody);
+      });
     },
   );
 

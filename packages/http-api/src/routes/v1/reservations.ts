@@ -13,6 +13,7 @@ import {
   type ReservationService,
 } from '@ticketboss/domain';
 import { partnerOf } from '../../plugins/access.js';
+import type { PartnerActivityRecorder } from '../../server/partner-activity.js';
 import { apiErrors, invalidField, sendError } from '../../plugins/errors.js';
 import {
   answerIdempotently,
@@ -128,7 +129,9 @@ function confirmAttempt(outcome: ConfirmHoldOutcome): Attempt<ConfirmHoldOutcome
 export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
   reservations: ReservationService;
   idempotency: Idempotency;
-}> = async (app, { reservations, idempotency }) => {
+  /** Where the partner's fresh decisions are counted for the console; absent: nowhere. */
+  activity?: Pick<PartnerActivityRecorder, 'decided'>;
+}> = async (app, { reservations, idempotency, activity }) => {
   const config = { access: 'partner' as const, fieldMessages: messages };
 
   app.post(
@@ -174,18 +177,18 @@ export const v1ReservationRoutes: FastifyPluginAsyncTypebox<{
         const outcome = await reservations.reserveSeats({ eventId: request.params.eventId, partnerId, seats: NaN });
         return sendStored(reply, reserveAttempt(outcome, renderReservation).answer);
       }
-      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) =>
-        reserveAttempt(
-          await reservations.reserveSeats({
-            eventId: request.params.eventId,
-            partnerId,
-            seats: request.body.seats,
-            holdSeconds: request.body.holdSeconds,
-            receipt: claim && { claim, render: renderReservation },
-          }),
-          renderReservation,
-        ),
-      );
+      // Only a fresh attempt runs this: a replay of its Idempotency-Key gets the stored answer, counted once.
+      return answerIdempotently(request, reply, idempotency, partnerId, async (claim) => {
+        const outcome = await reservations.reserveSeats({
+          eventId: request.params.eventId,
+          partnerId,
+          seats: request.body.seats,
+          holdSeconds: request.body.holdSeconds,
+          receipt: claim && { claim, render: renderReservation },
+        });
+        activity?.decided(partnerId, outcome);
+        return reserveAttempt(outcome, renderReservation);
+      });
     },
   );
 
