@@ -14,11 +14,20 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DEFAULT_EVENT } from '@ticketboss/domain';
+import { startConsolePolling } from './console-poller.js';
 import { countsBetween, root, scrapeMetrics, startApi, type Api } from './api-processes.js';
 import { adminServer, databases, query } from './databases.js';
 import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 import { ceiling, hasPgbench, poolRun, type Ceiling, type PoolRun } from './pgbench.js';
-import { render, summarise, type ChurnRound, type ChurnSet, type WebhookRound } from './report.js';
+import {
+  render,
+  summarise,
+  type ChurnRound,
+  type ChurnSet,
+  type ConsoleRound,
+  type WebhookRound,
+} from './report.js';
 import { registerEndpoints, startReceiver, type Receiver } from './webhook-receiver.js';
 
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
@@ -56,6 +65,14 @@ async function churn(api: Api, idempotencyKeys = false): Promise<ChurnRound> {
     idempotencyKeys,
   });
   return { ...result, counts: countsBetween(before, await api.counts()) };
+}
+
+/** Churn as `churn` does, with the operator console's requests (an open /console on the churned event) beside it. */
+async function churnWithConsole(api: Api): Promise<ConsoleRound> {
+  const polling = startConsolePolling(api.urls[0]!, api.adminToken, DEFAULT_EVENT.eventId);
+  // Stopped either way, so that a failed churn does not leave the polling running.
+  const round = await churn(api).finally(() => polling.stop());
+  return { ...round, console: await polling.stop() };
 }
 
 /**
@@ -136,6 +153,7 @@ async function main(): Promise<void> {
     const withPgbench = await hasPgbench();
     if (!withPgbench) process.stderr.write('bench: pgbench not found; the database-side rows are left out\n');
     const keyed: ChurnRound[] = [];
+    const withConsole: ConsoleRound[] = [];
     const ceilings: Ceiling[] = [];
     const poolRuns = [false, true].flatMap((guarded) =>
       POOL_COUNTS.map((pools) => ({ pools, guarded, rounds: [] as PoolRun[] })),
@@ -143,13 +161,14 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(
         `bench: round ${round}/${rounds}: churn through ${PROCESS_COUNTS.join(', ')} processes ` +
-          `(1 also with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
+          `(1 also with the console open, with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
           `(without and with the version guard); ` +
           `${churnSeconds} s each\n`,
       );
       for (const set of sets) {
         set.rounds.push(await churn(set.api));
         if (set === sets[0]) {
+          withConsole.push(await churnWithConsole(set.api));
           keyed.push(await churn(set.api, true));
           webhookRounds.push(await churnWithWebhooks(webhookApi, receiver));
         }
@@ -179,6 +198,7 @@ async function main(): Promise<void> {
       sellOutCold: cold,
       churnSets,
       keyed,
+      withConsole,
       webhooks: webhookRounds,
       ceilings,
       pools: withPgbench ? poolRuns : [],
