@@ -4,6 +4,7 @@
  * statement), then prints a table and writes the same numbers to bench/results/latest.json.
  *
  * BENCH_WEBHOOK_WORKER=off runs row 2c's process without its webhook worker.
+ * BENCH_CONSOLE_SCREENSHOT=<file.png> ends the run with a screenshot of /console during a sale (console-screenshot.ts).
  * BENCH_DATABASE_URL (a superuser URL) picks the server; without it an embedded PostgreSQL is started.
  * BENCH_CHURN_SECONDS (default 5) sets how long each churn and pgbench run lasts, BENCH_ROUNDS (default 3) how
  * many rounds of them are run.
@@ -16,18 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_EVENT } from '@ticketboss/domain';
 import { startConsolePolling } from './console-poller.js';
+import { consoleScreenshotPath, takeConsoleScreenshot } from './console-screenshot.js';
 import { countsBetween, root, scrapeMetrics, startApi, type Api } from './api-processes.js';
 import { adminServer, databases, query } from './databases.js';
 import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 import { ceiling, hasPgbench, poolRun, type Ceiling, type PoolRun } from './pgbench.js';
-import {
-  render,
-  summarise,
-  type ChurnRound,
-  type ChurnSet,
-  type ConsoleRound,
-  type WebhookRound,
-} from './report.js';
+import { render, summarise, type ChurnRound, type ChurnSet, type ConsoleRound, type WebhookRound } from './report.js';
 import { registerEndpoints, startReceiver, type Receiver } from './webhook-receiver.js';
 
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
@@ -180,6 +175,15 @@ async function main(): Promise<void> {
       }
     }
     const churnMetrics = await scrapeMetrics(sets[0]!.api.urls[0]!);
+    if (consoleScreenshotPath) {
+      process.stderr.write(`bench: /console during a sale, screenshot to ${consoleScreenshotPath}\n`);
+      const api = sets[0]!.api;
+      // 4 clients keeping every 10th reservation: the event sells for a minute or so rather than in seconds.
+      const sale = { scenario: 'churn', urls: api.urls, tokens: api.tokens, clients: 4, keepEvery: 10 } as const;
+      await takeConsoleScreenshot(api.urls[0]!, api.adminToken, DEFAULT_EVENT.name, consoleScreenshotPath, () =>
+        load<ChurnResult>({ ...sale, durationMs: 25_000 }),
+      );
+    }
     const churnSets: ChurnSet[] = [];
     for (const { processes, api, rounds: measured } of sets) {
       const peakRssMb = await api.peakRssMb();
