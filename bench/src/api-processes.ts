@@ -32,6 +32,8 @@ export interface CommitCounts {
 
 export interface Api {
   readonly urls: string[];
+  /** TICKETBOSS_ADMIN_TOKEN of the processes. */
+  readonly adminToken: string;
   /** API keys of the partners the load speaks for. */
   readonly tokens: string[];
   /** Peak resident memory of each API process, in MB (VmHWM). */
@@ -203,6 +205,7 @@ export async function startApi(
   }
   return {
     urls,
+    adminToken: ADMIN_TOKEN,
     tokens,
     async peakRssMb() {
       return Promise.all(

@@ -26,6 +26,8 @@ export type LoadPlan =
       readonly durationMs: number;
       /** Each reservation sent with an Idempotency-Key of its own, as a careful partner sends it. */
       readonly idempotencyKeys?: boolean;
+      /** Every n-th reservation (counted over all clients) is kept (not cancelled): the event sells seats as it churns. */
+      readonly keepEvery?: number;
     };
 
 export interface SellOutResult {
@@ -152,6 +154,7 @@ async function runChurn(plan: Extract<LoadPlan, { scenario: 'churn' }>): Promise
           continue;
         }
         reserved += 1;
+        if (plan.keepEvery !== undefined && reserved % plan.keepEvery === 0) continue;
         const cancelStarted = performance.now();
         const { statusCode, body } = await pool(url, 256).request({
           path: `/reservations/${r.payload.reservationId}`,

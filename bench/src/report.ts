@@ -3,6 +3,7 @@
  * bench/results/latest.json, and the table and summary lines printed at the end.
  */
 import type { CommitCounts } from './api-processes.js';
+import type { ConsolePolling } from './console-poller.js';
 import type { ChurnResult, SellOutResult } from './load.js';
 import type { Ceiling, PoolRun } from './pgbench.js';
 import { median, medianOf } from './stats.js';
@@ -19,6 +20,9 @@ export type WebhookRound = ChurnRound & {
   /** From the end of the churn until no delivery was queued; NaN if that did not happen by the deadline. */
   readonly drainMs: number;
 };
+
+/** Churn through the one-process set with the operator console's requests beside it, and how they were answered. */
+export type ConsoleRound = ChurnRound & { readonly console: ConsolePolling };
 
 /** Churn through one set of API processes (on a database of their own), round after round. */
 export interface ChurnSet {
@@ -43,6 +47,8 @@ export interface BenchRun {
   readonly churnSets: ChurnSet[];
   /** Churn through the one-process set, each reservation with an Idempotency-Key of its own. */
   readonly keyed: ChurnRound[];
+  /** Churn through the one-process set with an open console on the churned event. */
+  readonly withConsole: ConsoleRound[];
   /** Churn through one process as in `keyed`'s set, each partner with a webhook endpoint (every event). */
   readonly webhooks: WebhookRound[];
   /** Empty when pgbench is not installed. */
@@ -92,6 +98,8 @@ export function summarise(run: BenchRun) {
   const keyedToUnkeyed = ratios(run.keyed, oneProcess.rounds);
   const churnToCeiling = ratios(oneProcess.rounds, run.ceilings);
   const webhooksToPlain = ratios(run.webhooks, oneProcess.rounds);
+  const consoleToClosed = ratios(run.withConsole, oneProcess.rounds);
+  const consoleLatencies = run.withConsole.map((r) => r.console.latency);
   const pools = run.pools.map(({ pools, guarded, rounds }) => {
     const toCeiling = ratios(rounds, run.ceilings);
     return {
@@ -143,6 +151,19 @@ export function summarise(run: BenchRun) {
       contendedAllRounds: sum(run.keyed, (r) => r.contended),
       rounds: run.keyed,
     },
+    churnWithConsole: {
+      ...median(run.withConsole, (r) => r.operationsPerSecond),
+      toClosed: medianOf(consoleToClosed),
+      perRoundToClosed: consoleToClosed,
+      errorsAllRounds: sum(run.withConsole, (r) => r.errors),
+      contendedAllRounds: sum(run.withConsole, (r) => r.contended),
+      apiCpuMsPerOperation: medianOf(run.withConsole.map((r) => (r.counts.cpuSeconds * 1000) / r.operations)),
+      consoleRequestsAllRounds: sum(run.withConsole, (r) => r.console.requests),
+      consoleErrorsAllRounds: sum(run.withConsole, (r) => r.console.errors),
+      consoleP50Ms: medianOf(consoleLatencies.map((l) => l.p50)),
+      consoleP99Ms: medianOf(consoleLatencies.map((l) => l.p99)),
+      rounds: run.withConsole,
+    },
     churnWithWebhooks: {
       ...median(run.webhooks, (r) => r.operationsPerSecond),
       toPlain: medianOf(webhooksToPlain),
@@ -170,7 +191,9 @@ type ChurnRow = Summary['churn'][number];
 /** The printed table, then one line per target and ratio. */
 export function render(s: Summary): string {
   const { rounds, churnSeconds, clients } = s.settings;
-  const churnCells = (c: ChurnRow | Summary['churnWithIdempotencyKeys'] | Summary['churnWithWebhooks']) => [
+  const churnCells = (
+    c: ChurnRow | Summary['churnWithIdempotencyKeys'] | Summary['churnWithWebhooks'] | Summary['churnWithConsole'],
+  ) => [
     `${fmt(c.operationsPerSecond)} ops/s`,
     `${c.reserved} × 201, ${c.cancelled} × 204`,
     `${c.errorsAllRounds} (503: ${c.contendedAllRounds})`,
@@ -225,6 +248,12 @@ export function render(s: Summary): string {
     ],
     ['1b. the same sell-out on a cold process (its first requests after start)', ...sellOutCells(s.sellOutCold)],
     churnRow(one, 0),
+    [
+      `2d. churn as in 2, with the operator console open on its event (its requests beside the churn: the event's activity every second, the events list and partners table every 5 s) (median of ${rounds})`,
+      churnCells(s.churnWithConsole)[0]!,
+      `${fmt(s.churnWithConsole.toClosed, 2)} × row 2 (rounds ${perRound(s.churnWithConsole.perRoundToClosed)})`,
+      ...churnCells(s.churnWithConsole).slice(1),
+    ],
     [
       `2b. churn as in 2, each reservation with its own Idempotency-Key (median of ${rounds})`,
       churnCells(s.churnWithIdempotencyKeys)[0]!,
@@ -287,8 +316,12 @@ export function render(s: Summary): string {
       s.churn.map((c) => `${plural(c.processes, 'process')} ${fmt(c.apiCpuMsPerOperation, 3)}`).join(', '),
     `  load generator CPU per operation (the same requests whatever serves them), ms: ` +
       s.churn.map((c) => `${plural(c.processes, 'process')} ${fmt(c.loadCpuMsPerOperation, 3)}`).join(', '),
-    `errors and 503s over all churn rounds: ${sum(s.churn, (c) => c.errorsAllRounds) + s.churnWithIdempotencyKeys.errorsAllRounds}` +
-      ` and ${sum(s.churn, (c) => c.contendedAllRounds) + s.churnWithIdempotencyKeys.contendedAllRounds}`,
+    `errors and 503s over all churn rounds: ${sum(s.churn, (c) => c.errorsAllRounds) + s.churnWithIdempotencyKeys.errorsAllRounds + s.churnWithConsole.errorsAllRounds}` +
+      ` and ${sum(s.churn, (c) => c.contendedAllRounds) + s.churnWithIdempotencyKeys.contendedAllRounds + s.churnWithConsole.contendedAllRounds}`,
+    `console open ÷ closed: ${fmt(s.churnWithConsole.toClosed, 2)} (rounds ${perRound(s.churnWithConsole.perRoundToClosed)}); ` +
+      `its ${s.churnWithConsole.consoleRequestsAllRounds} requests answered in p50 ${fmt(s.churnWithConsole.consoleP50Ms, 1)} ms, ` +
+      `p99 ${fmt(s.churnWithConsole.consoleP99Ms, 1)} ms (medians of rounds), ${s.churnWithConsole.consoleErrorsAllRounds} not 200; ` +
+      `API CPU per operation ${fmt(s.churnWithConsole.apiCpuMsPerOperation, 3)} ms (closed: ${fmt(one.apiCpuMsPerOperation, 3)} ms)`,
     `with Idempotency-Key ÷ without: ${fmt(s.churnWithIdempotencyKeys.toUnkeyed, 2)} (rounds ${perRound(s.churnWithIdempotencyKeys.perRoundToUnkeyed)})`,
     `with webhook endpoints ÷ without: ${fmt(s.churnWithWebhooks.toPlain, 2)} (rounds ${perRound(s.churnWithWebhooks.perRoundToPlain)}); ` +
       `${fmt(s.churnWithWebhooks.deliveriesPerOperation, 2)} deliveries per operation, ${pct(s.churnWithWebhooks.deliveredDuringChurn)} of them during the churn, ` +

@@ -4,6 +4,7 @@
  * statement), then prints a table and writes the same numbers to bench/results/latest.json.
  *
  * BENCH_WEBHOOK_WORKER=off runs row 2c's process without its webhook worker.
+ * BENCH_CONSOLE_SCREENSHOT=<file.png> ends the run with a screenshot of /console during a sale (console-screenshot.ts).
  * BENCH_DATABASE_URL (a superuser URL) picks the server; without it an embedded PostgreSQL is started.
  * BENCH_CHURN_SECONDS (default 5) sets how long each churn and pgbench run lasts, BENCH_ROUNDS (default 3) how
  * many rounds of them are run.
@@ -14,11 +15,14 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DEFAULT_EVENT } from '@ticketboss/domain';
+import { startConsolePolling } from './console-poller.js';
+import { consoleScreenshotPath, takeConsoleScreenshot } from './console-screenshot.js';
 import { countsBetween, root, scrapeMetrics, startApi, type Api } from './api-processes.js';
 import { adminServer, databases, query } from './databases.js';
 import type { ChurnResult, LoadPlan, SellOutResult } from './load.js';
 import { ceiling, hasPgbench, poolRun, type Ceiling, type PoolRun } from './pgbench.js';
-import { render, summarise, type ChurnRound, type ChurnSet, type WebhookRound } from './report.js';
+import { render, summarise, type ChurnRound, type ChurnSet, type ConsoleRound, type WebhookRound } from './report.js';
 import { registerEndpoints, startReceiver, type Receiver } from './webhook-receiver.js';
 
 const loadPath = fileURLToPath(new URL('./load.ts', import.meta.url));
@@ -56,6 +60,14 @@ async function churn(api: Api, idempotencyKeys = false): Promise<ChurnRound> {
     idempotencyKeys,
   });
   return { ...result, counts: countsBetween(before, await api.counts()) };
+}
+
+/** Churn as `churn` does, with the operator console's requests (an open /console on the churned event) beside it. */
+async function churnWithConsole(api: Api): Promise<ConsoleRound> {
+  const polling = startConsolePolling(api.urls[0]!, api.adminToken, DEFAULT_EVENT.eventId);
+  // Stopped either way, so that a failed churn does not leave the polling running.
+  const round = await churn(api).finally(() => polling.stop());
+  return { ...round, console: await polling.stop() };
 }
 
 /**
@@ -136,6 +148,7 @@ async function main(): Promise<void> {
     const withPgbench = await hasPgbench();
     if (!withPgbench) process.stderr.write('bench: pgbench not found; the database-side rows are left out\n');
     const keyed: ChurnRound[] = [];
+    const withConsole: ConsoleRound[] = [];
     const ceilings: Ceiling[] = [];
     const poolRuns = [false, true].flatMap((guarded) =>
       POOL_COUNTS.map((pools) => ({ pools, guarded, rounds: [] as PoolRun[] })),
@@ -143,13 +156,14 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(
         `bench: round ${round}/${rounds}: churn through ${PROCESS_COUNTS.join(', ')} processes ` +
-          `(1 also with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
+          `(1 also with the console open, with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
           `(without and with the version guard); ` +
           `${churnSeconds} s each\n`,
       );
       for (const set of sets) {
         set.rounds.push(await churn(set.api));
         if (set === sets[0]) {
+          withConsole.push(await churnWithConsole(set.api));
           keyed.push(await churn(set.api, true));
           webhookRounds.push(await churnWithWebhooks(webhookApi, receiver));
         }
@@ -161,6 +175,15 @@ async function main(): Promise<void> {
       }
     }
     const churnMetrics = await scrapeMetrics(sets[0]!.api.urls[0]!);
+    if (consoleScreenshotPath) {
+      process.stderr.write(`bench: /console during a sale, screenshot to ${consoleScreenshotPath}\n`);
+      const api = sets[0]!.api;
+      // 4 clients keeping every 10th reservation: the event sells for a minute or so rather than in seconds.
+      const sale = { scenario: 'churn', urls: api.urls, tokens: api.tokens, clients: 4, keepEvery: 10 } as const;
+      await takeConsoleScreenshot(api.urls[0]!, api.adminToken, DEFAULT_EVENT.name, consoleScreenshotPath, () =>
+        load<ChurnResult>({ ...sale, durationMs: 25_000 }),
+      );
+    }
     const churnSets: ChurnSet[] = [];
     for (const { processes, api, rounds: measured } of sets) {
       const peakRssMb = await api.peakRssMb();
@@ -179,6 +202,7 @@ async function main(): Promise<void> {
       sellOutCold: cold,
       churnSets,
       keyed,
+      withConsole,
       webhooks: webhookRounds,
       ceilings,
       pools: withPgbench ? poolRuns : [],

@@ -37,12 +37,9 @@ export function createConsoleStore(db: Kysely<Database>, clock?: Clock): Console
 
     async pruneActivity(now) {
       const eventRows = await pruneBatches(db, 'event_activity', 'second', now.getTime() - EVENT_ACTIVITY_RETENTION_MS);
-      const partnerRows = await pruneBatches(
-        db,
-        'partner_activity',
-        'minute',
-        now.getTime() - PARTNER_ACTIVITY_RETENTION_MS,
-      );
+      // Whole minutes: the minute the widest window starts in stays.
+      const partnerBefore = Math.floor((now.getTime() - PARTNER_ACTIVITY_RETENTION_MS) / 60_000) * 60_000;
+      const partnerRows = await pruneBatches(db, 'partner_activity', 'minute', partnerBefore);
       return eventRows + partnerRows;
     },
   };

@@ -31,7 +31,6 @@ export { createPostgresIdempotencyStore } from './idempotency-store.js';
 export { createDatabaseClock, type DatabaseClock, type DatabaseClockOptions } from './database-clock.js';
 export { createPostgresLease, type Lease, type LeaseOptions } from './lease.js';
 export { createPostgresWebhookStore } from './webhooks/webhook-store.js';
-export { addPartnerActivity, listPartnerOverviews, prunePartnerActivity } from './partner-activity-store.js';
 export {
   HOLD_EXPIRY_TASK,
   JOB_QUEUE_APPLICATION_NAME,

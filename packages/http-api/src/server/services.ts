@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  createConsoleStore,
   createDatabaseClock,
   createPostgresEventRepository,
   createPostgresIdempotencyStore,
@@ -23,7 +24,6 @@ import {
   type WebhookStore,
 } from '@ticketboss/domain';
 import { apiKeyIssuer } from './api-keys.js';
-import { createConsoleStore } from './console-store.js';
 
 export interface Services {
   readonly reservations: ReservationService;
