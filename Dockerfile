@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The TicketBoss API: compiled JavaScript (dist/), production dependencies and migrations/ on plain Node.js, as a
-# non-root user. It needs DATABASE_URL: the embedded PostgreSQL of `pnpm start` is not in the image.
+# The TicketBoss API: compiled JavaScript (dist/), the console's page (packages/http-api/console), production
+# dependencies and migrations/ on plain Node.js, as a non-root user. It needs DATABASE_URL: the embedded PostgreSQL
+# of `pnpm start` is not in the image.
 # .ci/verify-dist runs these stages' commands on a machine without Docker; keep the two in step.
 
 ARG NODE_IMAGE=node:24-slim
@@ -24,7 +25,8 @@ RUN pnpm install --offline --frozen-lockfile
 RUN pnpm build
 
 # What the final image copies: the API's production dependencies (no dev dependencies, no optional ones: that
-# leaves out embedded-postgres and its binaries), the compiled packages, and the migrations read at start.
+# leaves out embedded-postgres and its binaries), the compiled packages, the console's static files (served from
+# beside dist/, uPlot from its installed package), and the migrations read at start.
 FROM pnpm AS prod
 COPY packages/domain/package.json packages/domain/
 COPY packages/adapters-postgres/package.json packages/adapters-postgres/
@@ -33,6 +35,7 @@ RUN pnpm install --offline --frozen-lockfile --prod --no-optional --filter '@tic
 COPY --from=build /app/packages/domain/dist packages/domain/dist
 COPY --from=build /app/packages/adapters-postgres/dist packages/adapters-postgres/dist
 COPY --from=build /app/packages/http-api/dist packages/http-api/dist
+COPY packages/http-api/console packages/http-api/console
 COPY migrations migrations
 
 FROM ${NODE_IMAGE}

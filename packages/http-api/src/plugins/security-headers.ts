@@ -51,6 +51,33 @@ export const docsSecurityHeaders: FastifyHelmetOptions = {
 };
 
 /**
+ * The operator console (/console): stricter than the docs page, since every file is its own. Scripts, styles and
+ * fetches from this origin only; no inline script, no inline style (the page and uPlot set styles through the
+ * CSSOM, which style-src does not govern); no plug-ins, no <base>, no form submission (the token form is handled by
+ * script, and a submission without it could put the token in a URL), no framing. Trusted Types are required for
+ * script sinks (innerHTML and the like): the page uses none, so a string can never become markup or code.
+ */
+export const consoleSecurityHeaders: FastifyHelmetOptions = {
+  ...apiSecurityHeaders,
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      'default-src': ["'self'"],
+      'base-uri': ["'none'"],
+      'connect-src': ["'self'"],
+      'form-action': ["'none'"],
+      'frame-ancestors': ["'none'"],
+      'img-src': ["'self'", 'data:'],
+      'object-src': ["'none'"],
+      'script-src': ["'self'"],
+      'script-src-attr': ["'none'"],
+      'style-src': ["'self'"],
+      'require-trusted-types-for': ["'script'"],
+    },
+  },
+};
+
+/**
  * The headers of apiSecurityHeaders as helmet writes them, for the answers that no hook sees: a URL that cannot be
  * decoded (frameworkErrors) and the answers written on the raw socket. Computed once, by helmet itself.
  */

@@ -12,6 +12,7 @@ import type {
 } from '@ticketboss/domain';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installAccessControl, type RateLimit } from '../plugins/access.js';
+import { consoleRoutes } from '../plugins/console.js';
 import { apiErrors, ErrorBody, handleClientError, handleError, handleNotFound, sendError } from '../plugins/errors.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { registerOpenApi } from '../plugins/openapi.js';
@@ -131,6 +132,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   void app.register(webhookRoutes, { endpoints });
   void app.register(webhookDeliveryRoutes, { endpoints });
+  void app.register(consoleRoutes);
   return app;
 }
 
