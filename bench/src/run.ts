@@ -178,8 +178,8 @@ async function main(): Promise<void> {
     if (consoleScreenshotPath) {
       process.stderr.write(`bench: /console during a sale, screenshot to ${consoleScreenshotPath}\n`);
       const api = sets[0]!.api;
-      // 4 clients keeping every 10th reservation: the event sells for a minute or so rather than in seconds.
-      const sale = { scenario: 'churn', urls: api.urls, tokens: api.tokens, clients: 4, keepEvery: 10 } as const;
+      // 4 clients keeping every 20th reservation: the event sells for a minute or so rather than in seconds.
+      const sale = { scenario: 'churn', urls: api.urls, tokens: api.tokens, clients: 4, keepEvery: 20 } as const;
       await takeConsoleScreenshot(api.urls[0]!, api.adminToken, DEFAULT_EVENT.name, consoleScreenshotPath, () =>
         load<ChurnResult>({ ...sale, durationMs: 25_000 }),
       );

@@ -517,6 +517,10 @@ function renderActivity(activity) {
   renderLastSale(activity);
   renderSellOut(activity);
   drawCharts(series);
+  // The open event's line in the events list shows the same instant as the figures above, not the list's last poll.
+  const { seatsPerMinute, netSeatsPerMinute, lastSaleAt } = activity;
+  const row = [...page.events.rows.querySelectorAll('tr')].find((r) => r.dataset.eventId === event.eventId);
+  row?.replaceWith(eventRow({ ...event, seatsPerMinute, netSeatsPerMinute, lastSaleAt }));
   const last = series.at.at(-1);
   if (last !== undefined) page.event.activityChart.dataset.lastSecond = String(last);
 }
