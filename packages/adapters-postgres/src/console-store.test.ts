@@ -436,4 +436,33 @@ describe('pruneActivity', () => {
     expect(partnerRows).toEqual([{ minute: ago(86_340_000) }]);
     expect(await store.pruneActivity(now)).toBe(0);
   });
+
+  it('deletes at most maxBatches batches per rollup, leaving the rest to the next call', async () => {
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000 + 20 * 86_400_000);
+    const eventId = `prune-${randomUUID().slice(0, 8)}`;
+    const old = new Date(now.getTime() - 2 * 3_600_000);
+    await sql`
+      INSERT INTO event_activity (event_id, second, pool, reservations)
+      SELECT ${eventId}, ${old}::timestamptz - s * interval '1 second', 0, 1
+        FROM generate_series(1, ${2 * PRUNE_BATCH + 1}) AS s`.execute(database.db);
+    const store = createConsoleStore(database.db, { now: () => now });
+    // Earlier tests' rows may be among the old ones: the whole table's are counted.
+    const oldRows = async () => {
+      const { count } = await database.db
+        .selectFrom('event_activity')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('second', '<', new Date(now.getTime() - 3_600_000))
+        .executeTakeFirstOrThrow();
+      return Number(count);
+    };
+    const before = await oldRows();
+    expect(before).toBeGreaterThan(2 * PRUNE_BATCH);
+    expect(await store.pruneActivity(now, 1)).toBeGreaterThanOrEqual(PRUNE_BATCH);
+    expect(await oldRows()).toBe(before - PRUNE_BATCH);
+    await store.pruneActivity(now, 1);
+    expect(await oldRows()).toBe(before - 2 * PRUNE_BATCH);
+    await store.pruneActivity(now);
+    expect(await oldRows()).toBe(0);
+    expect(await activityRows(eventId)).toEqual([]);
+  });
 });

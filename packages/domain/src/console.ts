@@ -124,6 +124,9 @@ export interface ConsoleStore {
   }): Promise<Page<PartnerOverview>>;
   /** Adds the counts to the minutes' rows (several processes add to the same rows). */
   addPartnerActivity(counts: readonly PartnerActivityCount[]): Promise<void>;
-  /** Deletes rollup rows older than their retention; returns how many went. */
-  pruneActivity(now: Date): Promise<number>;
+  /**
+   * Deletes rollup rows older than their retention, in batches, at most `maxBatches` per rollup (the adapter's
+   * default if not given), leaving the rest to the next call; returns how many went.
+   */
+  pruneActivity(now: Date, maxBatches?: number): Promise<number>;
 }
