@@ -202,9 +202,11 @@ describe('an event’s activity', () => {
     expect(await activityRows(eventId)).toEqual(rows);
   });
 
-  it('is undefined for an unknown event', async () => {
+  it('is undefined for an unknown event, and for an id no event can have', async () => {
     const { store } = system(await clockAhead(0));
     expect(await store.eventActivity('no-such-event', 60)).toBeUndefined();
+    expect(await store.eventActivity('\0', 60)).toBeUndefined();
+    expect(await store.eventActivity('a\0b', 60)).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 import {
   EVENT_ACTIVITY_RETENTION_MS,
+  isValidEventId,
   PARTNER_ACTIVITY_RETENTION_MS,
   type Clock,
   type ConsoleStore,
@@ -33,7 +34,9 @@ export function createConsoleStore(db: Kysely<Database>, clock?: Clock): Console
       return selectEventOverviewPage(db, await nowIn(db), query);
     },
 
-    eventActivity: (eventId, seconds) => readEventActivity(db, nowIn, eventId, seconds),
+    // An id that cannot be an event's (a NUL byte, which text cannot hold, among others) names no event.
+    eventActivity: async (eventId, seconds) =>
+      isValidEventId(eventId) ? readEventActivity(db, nowIn, eventId, seconds) : undefined,
 
     async listPartnerOverviews(query) {
       return selectPartnerOverviewPage(db, await nowIn(db), query);

@@ -128,6 +128,13 @@ describe('GET /v1/admin/events/:eventId/activity', () => {
     expect(response.headers['cache-control']).toBe('no-store');
   });
 
+  it('answers 404 for an id no event can have, as GET /v1/events/:eventId does (a NUL byte never reaches SQL)', async () => {
+    for (const eventId of ['%00', 'a%00b', 'Not%20An%20Id']) {
+      expectError(await call('GET', `/v1/events/${eventId}`, admin), 404, 'EVENT_NOT_FOUND');
+      expectError(await call('GET', `/v1/admin/events/${eventId}/activity`, admin), 404, 'EVENT_NOT_FOUND');
+    }
+  });
+
   it('gives 900 seconds by default, one entry per second up to the current one, as GET /v1/events/:eventId', async () => {
     const eventId = await newEvent(10);
     const activity = await activityOf(eventId);
