@@ -52,10 +52,27 @@ async function reserve(
   return outcome.reservation;
 }
 
+async function cancel(service: ReservationService, reservation: Reservation): Promise<void> {
+  const outcome = await service.cancelReservation({ reservationId: reservation.reservationId, partnerId: 'partner-a' });
+  if (outcome.kind !== 'cancelled') throw new Error(`not cancelled: ${outcome.kind}`);
+}
+
 async function newEvent(totalSeats: number, pools = 2): Promise<string> {
   const eventId = `console-${randomUUID().slice(0, 8)}`;
   await ensureEvent(database.db, { eventId, name: 'Console', totalSeats, maxSeatsPerReservation: 10 }, pools);
   return eventId;
+}
+
+/** The event's line of the events list, walking its pages. */
+async function overviewOf(store: ConsoleStore, eventId: string): Promise<EventOverview | undefined> {
+  let after: string | undefined;
+  do {
+    const page = await store.listEventOverviews({ limit: 100, after });
+    const line = page.items.find((item) => item.summary.eventId === eventId);
+    if (line) return line;
+    after = page.next;
+  } while (after !== undefined);
+  return undefined;
 }
 
 async function activityRows(eventId: string) {
@@ -151,7 +168,8 @@ describe('an event’s activity', () => {
     expect(activity.availableSeats[0]).toBeNull();
 
     // Over the last minute: sold 2 + 4 (confirmed hold) + 1; taken 3 + 15 held, less 3 cancelled and 9 expired.
-    expect(activity).toMatchObject({ seatsPerMinute: 7, netSeatsPerMinute: 6, lastSaleAt: new Date(t + 5000) });
+    // The last sale: the reservation at once in second 5 (the holds after it sold nothing), to the millisecond.
+    expect(activity).toMatchObject({ seatsPerMinute: 7, netSeatsPerMinute: 6, lastSaleAt: new Date(t + 5200) });
     expect(activity.estimatedSellOutAt).toEqual(new Date(clock.now().getTime() + Math.round((19 / 6) * 60_000)));
 
     // The event's update wrote pool -1: the new total in its second, the hold it expired in the hold's.
@@ -202,6 +220,40 @@ describe('an event’s activity', () => {
     expect(await activityRows(eventId)).toEqual(rows);
   });
 
+  it('keeps the last sale beyond the rollup’s retention, and never puts it after the reading’s time', async () => {
+    const clock = await clockAhead(0);
+    const { service } = system(clock);
+    const eventId = await newEvent(10, 2);
+    await reserve(service, eventId, 2);
+    const hold = await reserve(service, eventId, 1, 600);
+    clock.advance(1500);
+    const confirmedAt = clock.now();
+    expect(await service.confirmHold({ reservationId: hold.reservationId, partnerId: 'partner-a' })).toMatchObject({
+      kind: 'confirmed',
+    });
+    // Neither a hold nor a cancellation is a sale.
+    clock.advance(1000);
+    const later = await reserve(service, eventId, 1, 600);
+    await cancel(service, later);
+
+    // Two hours on, its rollup rows are pruned: the last sale is still known.
+    clock.advance(2 * 3_600_000);
+    const { store } = system(clock);
+    await store.pruneActivity(clock.now());
+    expect(await activityRows(eventId)).toEqual([]);
+    expect(await store.eventActivity(eventId, 60)).toMatchObject({ lastSaleAt: confirmedAt, seatsPerMinute: 0 });
+    expect(await overviewOf(store, eventId)).toMatchObject({ lastSaleAt: confirmedAt, seatsPerMinute: 0 });
+
+    // A sale by a process whose clock runs ahead is already in a reading's snapshot: it counts as at that reading.
+    const ahead = system(await clockAhead(5000));
+    const sold = await reserve(ahead.service, eventId, 1);
+    const reader = await clockAhead(0);
+    expect(reader.now().getTime()).toBeLessThan(sold.createdAt.getTime());
+    const { store: reading } = system(reader);
+    expect(await reading.eventActivity(eventId, 60)).toMatchObject({ lastSaleAt: reader.now() });
+    expect(await overviewOf(reading, eventId)).toMatchObject({ lastSaleAt: reader.now() });
+  });
+
   it('is undefined for an unknown event, and for an id no event can have', async () => {
     const { store } = system(await clockAhead(0));
     expect(await store.eventActivity('no-such-event', 60)).toBeUndefined();
@@ -238,7 +290,7 @@ describe('the events list', () => {
       [3, 3],
       [0, 4],
     ]);
-    expect(all[0]!.lastSaleAt).toEqual(new Date(Math.floor((clock.now().getTime() - 1500) / 1000) * 1000));
+    expect(all[0]!.lastSaleAt).toEqual(new Date(clock.now().getTime() - 1500));
     expect(all[2]!.lastSaleAt).toBeNull();
     // The rest sold nothing lately: by id.
     const rest = ids.slice(3);

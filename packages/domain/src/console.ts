@@ -34,7 +34,10 @@ export interface SellingRate {
    * left out). What the sell-out estimate divides the available seats by.
    */
   readonly netSeatsPerMinute: number;
-  /** The last second with a sale (a reservation confirmed at once, or a hold confirmed); null if none is known. */
+  /**
+   * The last sale (a reservation confirmed at once, or a hold confirmed), however long ago: kept with the event's
+   * seats, not in the rollups, so their retention does not limit it; null if the event never sold.
+   */
   readonly lastSaleAt: Date | null;
 }
 
