@@ -63,6 +63,25 @@ async function newEvent(totalSeats: number, pools = 2): Promise<string> {
   return eventId;
 }
 
+async function poolRow(eventId: string, pool = 0) {
+  return database.db
+    .selectFrom('event_seat_pools')
+    .select(['available_seats', 'active_reservations', 'version', 'last_sale_at'])
+    .where('event_id', '=', eventId)
+    .where('pool', '=', pool)
+    .executeTakeFirstOrThrow()
+    .then((row) => ({ ...row, version: Number(row.version) }));
+}
+
+async function statusOf(reservationId: string) {
+  const row = await database.db
+    .selectFrom('reservations')
+    .select('status')
+    .where('reservation_id', '=', reservationId)
+    .executeTakeFirstOrThrow();
+  return row.status;
+}
+
 /** The event's line of the events list, walking its pages. */
 async function overviewOf(store: ConsoleStore, eventId: string): Promise<EventOverview | undefined> {
   let after: string | undefined;
@@ -187,14 +206,33 @@ describe('an event’s activity', () => {
     expect(await findInvariantBreaches(database.db)).toEqual([]);
   });
 
-  it('a commit that does not apply records nothing', async () => {
+  it('a commit that does not apply records nothing, not even the expired holds it would have marked', async () => {
     const clock = await clockAhead(0);
     const { repository, service } = system(clock);
     const eventId = await newEvent(10, 1);
     await reserve(service, eventId, 2);
+    const gone = await reserve(service, eventId, 1);
+    await cancel(service, gone);
+    // A sweep with nothing to expire applies, and records nothing.
+    const sweep = await repository.commitChanges(
+      { eventId, pool: 0, version: (await poolRow(eventId)).version },
+      { reservations: [], cancellations: [] },
+    );
+    expect(sweep.kind).toBe('committed');
+    const hold = await reserve(service, eventId, 3, 1);
     const rows = await activityRows(eventId);
-    expect(rows).toEqual([expect.objectContaining({ pool: 0, reservations: 1, reserved_seats: 2 })]);
-    // Later seconds, so that anything recorded would be a row of its own.
+    expect(rows).toEqual([
+      expect.objectContaining({
+        pool: 0,
+        reservations: 2,
+        reserved_seats: 3,
+        cancellations: 1,
+        holds: 1,
+        held_seats: 3,
+      }),
+    ]);
+    const pool = await poolRow(eventId);
+    // Later seconds, the hold past its expiry and not marked: anything recorded would be a row of its own.
     clock.advance(2000);
     const late: Reservation = {
       reservationId: randomUUID(),
@@ -209,15 +247,28 @@ describe('an event’s activity', () => {
       { reservations: [late], cancellations: [] },
     );
     expect(stale.kind).toBe('version_conflict');
-    expect(await activityRows(eventId)).toEqual(rows);
-    // A sweep with nothing to expire applies, and records nothing either.
-    clock.advance(1000);
-    const sweep = await repository.commitChanges(
-      { eventId, pool: 0, version: 1 },
-      { reservations: [], cancellations: [] },
+    const notActive = await repository.commitChanges(
+      { eventId, pool: 0, version: pool.version },
+      { reservations: [late], cancellations: [gone] },
     );
-    expect(sweep.kind).toBe('committed');
+    expect(notActive).toEqual({ kind: 'not_active', reservationIds: [gone.reservationId] });
     expect(await activityRows(eventId)).toEqual(rows);
+    expect(await poolRow(eventId)).toEqual(pool);
+    expect(await statusOf(hold.reservationId)).toBe('held');
+
+    // The same commit at the current version applies: it sells, and marks the hold, expired in a second of its own.
+    const applied = await repository.commitChanges(
+      { eventId, pool: 0, version: pool.version },
+      { reservations: [late], cancellations: [] },
+    );
+    expect(applied.kind).toBe('committed');
+    expect(await statusOf(hold.reservationId)).toBe('expired');
+    expect(await activityRows(eventId)).toEqual([
+      ...rows,
+      expect.objectContaining({ second: new Date(Math.floor(hold.expiresAt!.getTime() / 1000) * 1000), expiries: 1 }),
+      expect.objectContaining({ second: new Date(Math.floor(clock.now().getTime() / 1000) * 1000), reservations: 1 }),
+    ]);
+    expect(await poolRow(eventId)).toMatchObject({ last_sale_at: clock.now() });
   });
 
   it('keeps the last sale beyond the rollup’s retention, and never puts it after the reading’s time', async () => {
