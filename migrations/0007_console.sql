@@ -13,6 +13,10 @@
 -- Counted by each process and added here about once a second (a process killed in that second loses its count),
 -- since a 429 must cost no database write of its own. Kept 24 hours.
 
+-- And per seat pool, its last sale (a reservation confirmed at once, or a hold confirmed), set by the commit that
+-- sells in the pool row it already writes: an event's last sale is the latest of its pools', exact, however long
+-- ago, and read with the event's summary without a walk through the rollup. Null for a pool that never sold.
+
 CREATE TABLE event_activity (
   event_id         text        NOT NULL,
   second           timestamptz NOT NULL,
@@ -54,3 +58,6 @@ CREATE TABLE partner_activity (
 );
 
 CREATE INDEX partner_activity_minute_idx ON partner_activity (minute);
+
+-- The pool's last sale (see above): set by the commit statement, never moved back.
+ALTER TABLE event_seat_pools ADD COLUMN last_sale_at timestamptz;

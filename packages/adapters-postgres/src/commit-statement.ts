@@ -29,7 +29,8 @@ export interface AppliedRow {
  * 2. `claims` locks the Idempotency-Key records of the receipts, if their claims are still held;
  * 3. `moved` is the version-guarded update of the one seat pool row, applied only if every reservation to cancel
  *    or confirm is still live, every claim held, and the pool's seats fit once the expired holds' seats are back
- *    in it (seats returned, by cancellations and expiries, go to this pool, whichever pool took them);
+ *    in it (seats returned, by cancellations and expiries, go to this pool, whichever pool took them); a commit
+ *    that sells also moves the pool's last sale to `now` (never back: greatest ignores the null of no sale);
  * 4. only if `moved` matched: new reservations are inserted, the locked ones cancelled, confirmed or expired,
  *    and the receipts' answers recorded;
  * 5. only if `moved` matched: `activity` adds the changes to the event's rollup (migration 0007), in this pool's
@@ -58,6 +59,8 @@ export async function applyChanges(
   const changes = reservations.length + cancellations.length + confirmations.length;
   const reserved = reservations.filter((r) => r.status === 'confirmed');
   const held = reservations.filter((r) => r.status === 'held');
+  // A sale: a reservation confirmed at once, or a hold confirmed. The pool's last sale moves to it (migration 0007).
+  const soldAt = reserved.length > 0 || confirmations.length > 0 ? now : null;
   const { rows } = await sql<AppliedRow>`${sql.raw(PREPARED)}
     WITH locked AS (
       SELECT reservation_id, status, expires_at, seats
@@ -100,7 +103,8 @@ export async function applyChanges(
              active_reservations = active_reservations + ${reservations.length} - ${cancellations.length} - reclaim.holds,
              version = version + ${changes} + reclaim.holds,
              touched_at = ${now},
-             granted_at = '-infinity'
+             granted_at = '-infinity',
+             last_sale_at = greatest(last_sale_at, ${soldAt}::timestamptz)
         FROM reclaim
        WHERE event_id = ${expected.eventId}
          AND pool = ${expected.pool}

@@ -52,10 +52,46 @@ async function reserve(
   return outcome.reservation;
 }
 
+async function cancel(service: ReservationService, reservation: Reservation): Promise<void> {
+  const outcome = await service.cancelReservation({ reservationId: reservation.reservationId, partnerId: 'partner-a' });
+  if (outcome.kind !== 'cancelled') throw new Error(`not cancelled: ${outcome.kind}`);
+}
+
 async function newEvent(totalSeats: number, pools = 2): Promise<string> {
   const eventId = `console-${randomUUID().slice(0, 8)}`;
   await ensureEvent(database.db, { eventId, name: 'Console', totalSeats, maxSeatsPerReservation: 10 }, pools);
   return eventId;
+}
+
+async function poolRow(eventId: string, pool = 0) {
+  return database.db
+    .selectFrom('event_seat_pools')
+    .select(['available_seats', 'active_reservations', 'version', 'last_sale_at'])
+    .where('event_id', '=', eventId)
+    .where('pool', '=', pool)
+    .executeTakeFirstOrThrow()
+    .then((row) => ({ ...row, version: Number(row.version) }));
+}
+
+async function statusOf(reservationId: string) {
+  const row = await database.db
+    .selectFrom('reservations')
+    .select('status')
+    .where('reservation_id', '=', reservationId)
+    .executeTakeFirstOrThrow();
+  return row.status;
+}
+
+/** The event's line of the events list, walking its pages. */
+async function overviewOf(store: ConsoleStore, eventId: string): Promise<EventOverview | undefined> {
+  let after: string | undefined;
+  do {
+    const page = await store.listEventOverviews({ limit: 100, after });
+    const line = page.items.find((item) => item.summary.eventId === eventId);
+    if (line) return line;
+    after = page.next;
+  } while (after !== undefined);
+  return undefined;
 }
 
 async function activityRows(eventId: string) {
@@ -151,7 +187,8 @@ describe('an event’s activity', () => {
     expect(activity.availableSeats[0]).toBeNull();
 
     // Over the last minute: sold 2 + 4 (confirmed hold) + 1; taken 3 + 15 held, less 3 cancelled and 9 expired.
-    expect(activity).toMatchObject({ seatsPerMinute: 7, netSeatsPerMinute: 6, lastSaleAt: new Date(t + 5000) });
+    // The last sale: the reservation at once in second 5 (the holds after it sold nothing), to the millisecond.
+    expect(activity).toMatchObject({ seatsPerMinute: 7, netSeatsPerMinute: 6, lastSaleAt: new Date(t + 5200) });
     expect(activity.estimatedSellOutAt).toEqual(new Date(clock.now().getTime() + Math.round((19 / 6) * 60_000)));
 
     // The event's update wrote pool -1: the new total in its second, the hold it expired in the hold's.
@@ -169,14 +206,33 @@ describe('an event’s activity', () => {
     expect(await findInvariantBreaches(database.db)).toEqual([]);
   });
 
-  it('a commit that does not apply records nothing', async () => {
+  it('a commit that does not apply records nothing, not even the expired holds it would have marked', async () => {
     const clock = await clockAhead(0);
     const { repository, service } = system(clock);
     const eventId = await newEvent(10, 1);
     await reserve(service, eventId, 2);
+    const gone = await reserve(service, eventId, 1);
+    await cancel(service, gone);
+    // A sweep with nothing to expire applies, and records nothing.
+    const sweep = await repository.commitChanges(
+      { eventId, pool: 0, version: (await poolRow(eventId)).version },
+      { reservations: [], cancellations: [] },
+    );
+    expect(sweep.kind).toBe('committed');
+    const hold = await reserve(service, eventId, 3, 1);
     const rows = await activityRows(eventId);
-    expect(rows).toEqual([expect.objectContaining({ pool: 0, reservations: 1, reserved_seats: 2 })]);
-    // Later seconds, so that anything recorded would be a row of its own.
+    expect(rows).toEqual([
+      expect.objectContaining({
+        pool: 0,
+        reservations: 2,
+        reserved_seats: 3,
+        cancellations: 1,
+        holds: 1,
+        held_seats: 3,
+      }),
+    ]);
+    const pool = await poolRow(eventId);
+    // Later seconds, the hold past its expiry and not marked: anything recorded would be a row of its own.
     clock.advance(2000);
     const late: Reservation = {
       reservationId: randomUUID(),
@@ -191,20 +247,69 @@ describe('an event’s activity', () => {
       { reservations: [late], cancellations: [] },
     );
     expect(stale.kind).toBe('version_conflict');
-    expect(await activityRows(eventId)).toEqual(rows);
-    // A sweep with nothing to expire applies, and records nothing either.
-    clock.advance(1000);
-    const sweep = await repository.commitChanges(
-      { eventId, pool: 0, version: 1 },
-      { reservations: [], cancellations: [] },
+    const notActive = await repository.commitChanges(
+      { eventId, pool: 0, version: pool.version },
+      { reservations: [late], cancellations: [gone] },
     );
-    expect(sweep.kind).toBe('committed');
+    expect(notActive).toEqual({ kind: 'not_active', reservationIds: [gone.reservationId] });
     expect(await activityRows(eventId)).toEqual(rows);
+    expect(await poolRow(eventId)).toEqual(pool);
+    expect(await statusOf(hold.reservationId)).toBe('held');
+
+    // The same commit at the current version applies: it sells, and marks the hold, expired in a second of its own.
+    const applied = await repository.commitChanges(
+      { eventId, pool: 0, version: pool.version },
+      { reservations: [late], cancellations: [] },
+    );
+    expect(applied.kind).toBe('committed');
+    expect(await statusOf(hold.reservationId)).toBe('expired');
+    expect(await activityRows(eventId)).toEqual([
+      ...rows,
+      expect.objectContaining({ second: new Date(Math.floor(hold.expiresAt!.getTime() / 1000) * 1000), expiries: 1 }),
+      expect.objectContaining({ second: new Date(Math.floor(clock.now().getTime() / 1000) * 1000), reservations: 1 }),
+    ]);
+    expect(await poolRow(eventId)).toMatchObject({ last_sale_at: clock.now() });
   });
 
-  it('is undefined for an unknown event', async () => {
+  it('keeps the last sale beyond the rollup’s retention, and never puts it after the reading’s time', async () => {
+    const clock = await clockAhead(0);
+    const { service } = system(clock);
+    const eventId = await newEvent(10, 2);
+    await reserve(service, eventId, 2);
+    const hold = await reserve(service, eventId, 1, 600);
+    clock.advance(1500);
+    const confirmedAt = clock.now();
+    expect(await service.confirmHold({ reservationId: hold.reservationId, partnerId: 'partner-a' })).toMatchObject({
+      kind: 'confirmed',
+    });
+    // Neither a hold nor a cancellation is a sale.
+    clock.advance(1000);
+    const later = await reserve(service, eventId, 1, 600);
+    await cancel(service, later);
+
+    // Two hours on, its rollup rows are pruned: the last sale is still known.
+    clock.advance(2 * 3_600_000);
+    const { store } = system(clock);
+    await store.pruneActivity(clock.now());
+    expect(await activityRows(eventId)).toEqual([]);
+    expect(await store.eventActivity(eventId, 60)).toMatchObject({ lastSaleAt: confirmedAt, seatsPerMinute: 0 });
+    expect(await overviewOf(store, eventId)).toMatchObject({ lastSaleAt: confirmedAt, seatsPerMinute: 0 });
+
+    // A sale by a process whose clock runs ahead is already in a reading's snapshot: it counts as at that reading.
+    const ahead = system(await clockAhead(5000));
+    const sold = await reserve(ahead.service, eventId, 1);
+    const reader = await clockAhead(0);
+    expect(reader.now().getTime()).toBeLessThan(sold.createdAt.getTime());
+    const { store: reading } = system(reader);
+    expect(await reading.eventActivity(eventId, 60)).toMatchObject({ lastSaleAt: reader.now() });
+    expect(await overviewOf(reading, eventId)).toMatchObject({ lastSaleAt: reader.now() });
+  });
+
+  it('is undefined for an unknown event, and for an id no event can have', async () => {
     const { store } = system(await clockAhead(0));
     expect(await store.eventActivity('no-such-event', 60)).toBeUndefined();
+    expect(await store.eventActivity('\0', 60)).toBeUndefined();
+    expect(await store.eventActivity('a\0b', 60)).toBeUndefined();
   });
 });
 
@@ -236,7 +341,7 @@ describe('the events list', () => {
       [3, 3],
       [0, 4],
     ]);
-    expect(all[0]!.lastSaleAt).toEqual(new Date(Math.floor((clock.now().getTime() - 1500) / 1000) * 1000));
+    expect(all[0]!.lastSaleAt).toEqual(new Date(clock.now().getTime() - 1500));
     expect(all[2]!.lastSaleAt).toBeNull();
     // The rest sold nothing lately: by id.
     const rest = ids.slice(3);
@@ -435,5 +540,34 @@ describe('pruneActivity', () => {
       .execute();
     expect(partnerRows).toEqual([{ minute: ago(86_340_000) }]);
     expect(await store.pruneActivity(now)).toBe(0);
+  });
+
+  it('deletes at most maxBatches batches per rollup, leaving the rest to the next call', async () => {
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000 + 20 * 86_400_000);
+    const eventId = `prune-${randomUUID().slice(0, 8)}`;
+    const old = new Date(now.getTime() - 2 * 3_600_000);
+    await sql`
+      INSERT INTO event_activity (event_id, second, pool, reservations)
+      SELECT ${eventId}, ${old}::timestamptz - s * interval '1 second', 0, 1
+        FROM generate_series(1, ${2 * PRUNE_BATCH + 1}) AS s`.execute(database.db);
+    const store = createConsoleStore(database.db, { now: () => now });
+    // Earlier tests' rows may be among the old ones: the whole table's are counted.
+    const oldRows = async () => {
+      const { count } = await database.db
+        .selectFrom('event_activity')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('second', '<', new Date(now.getTime() - 3_600_000))
+        .executeTakeFirstOrThrow();
+      return Number(count);
+    };
+    const before = await oldRows();
+    expect(before).toBeGreaterThan(2 * PRUNE_BATCH);
+    expect(await store.pruneActivity(now, 1)).toBeGreaterThanOrEqual(PRUNE_BATCH);
+    expect(await oldRows()).toBe(before - PRUNE_BATCH);
+    await store.pruneActivity(now, 1);
+    expect(await oldRows()).toBe(before - 2 * PRUNE_BATCH);
+    await store.pruneActivity(now);
+    expect(await oldRows()).toBe(0);
+    expect(await activityRows(eventId)).toEqual([]);
   });
 });

@@ -33,6 +33,8 @@ export interface EventSeatPoolsTable {
   active_reservations: Generated<number>;
   touched_at: Generated<Date>;
   granted_at: Generated<Date>;
+  /** The pool's last sale (migration 0007); null if it never sold. */
+  last_sale_at: Date | null;
 }
 
 export interface ReservationsTable {

@@ -7,7 +7,7 @@ import {
   type Page,
   type PagePosition,
 } from '@ticketboss/domain';
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import {
   perMinute,
   rateWindowStart,
@@ -25,19 +25,17 @@ import { transient } from './sql-errors.js';
 // statement GET /v1/events/:eventId reads it with, and its rollup (migration 0007).
 
 /**
- * The last second with a sale (a reservation confirmed at once, or a hold confirmed) in the event's rollup, newest
- * first along its primary key; null when the rollup's retention holds none (older sales are not looked for).
+ * The event's last sale, as its row read it from its pools (migration 0007): not later than the reading's `now`,
+ * since a sale committed by a process whose clock runs a little ahead is already in the snapshot; null if it never
+ * sold.
  */
-const lastSaleOf = (eventId: RawBuilder<unknown>) => sql<Date | null>`(
-  SELECT a.second FROM event_activity a
-   WHERE a.event_id = ${eventId} AND (a.reservations > 0 OR a.confirmations > 0)
-   ORDER BY a.second DESC LIMIT 1)`;
+const lastSaleOf = (row: EventRow, now: Date): Date | null =>
+  row.last_sale_at ? new Date(Math.min(row.last_sale_at.getTime(), now.getTime())) : null;
 
 /** The sums of the rate window, as the statement ranks them (per RATE_SECONDS, before scaling to a minute). */
 interface OverviewRow extends EventRow {
   sold: number;
   net: number;
-  last_sale_at: Date | null;
 }
 
 /**
@@ -57,7 +55,7 @@ export async function selectEventOverviewPage(
           OR (sold = ${start.sold} AND (net < ${start.net} OR (net = ${start.net} AND event_id > ${start.eventId})))`
     : sql`true`;
   // The rates of every event come from the rate window's rollup rows (event_activity_second_idx) and holds
-  // (reservations_held_expiry_idx); the summaries and last sales only for the page's events.
+  // (reservations_held_expiry_idx); the summaries and last sales (their pools' rows) only for the page's events.
   const { rows } = await transient(() =>
     sql<OverviewRow>`
     WITH rated AS (
@@ -81,7 +79,7 @@ export async function selectEventOverviewPage(
     ), page AS (
       SELECT * FROM rated WHERE ${below} ORDER BY sold DESC, net DESC, event_id LIMIT ${limit + 1}
     )
-    SELECT s.*, page.sold, page.net, ${lastSaleOf(sql.ref('s.event_id'))} AS last_sale_at
+    SELECT s.*, page.sold, page.net
       FROM (${selectEventsWithHolds(now, sql`e.event_id IN (SELECT event_id FROM page)`)}) AS s
       JOIN page USING (event_id)
      ORDER BY page.sold DESC, page.net DESC, s.event_id
@@ -91,7 +89,7 @@ export async function selectEventOverviewPage(
   const items = page.map((row) => ({
     summary: toEventSummary(row),
     ...perMinute(row.sold, row.net),
-    lastSaleAt: row.last_sale_at,
+    lastSaleAt: lastSaleOf(row, now),
   }));
   const last = page.at(-1);
   return rows.length > limit && last ? { items, next: `${last.sold}|${last.net}|${last.event_id}` } : { items };
@@ -134,8 +132,8 @@ export async function readEventActivity(
       .setAccessMode('read only')
       .execute(async (trx) => {
         const now = await nowIn(trx);
-        const { rows } = await sql<EventRow & { created_at: Date; last_sale_at: Date | null }>`
-        SELECT s.*, e.created_at, ${lastSaleOf(sql.ref('s.event_id'))} AS last_sale_at
+        const { rows } = await sql<EventRow & { created_at: Date }>`
+        SELECT s.*, e.created_at
           FROM (${selectEventsWithHolds(now, sql`e.event_id = ${eventId}`)}) AS s
           JOIN events e USING (event_id)
       `.execute(trx);
@@ -156,7 +154,7 @@ export async function readEventActivity(
           summary,
           asOf: now,
           ...rates,
-          lastSaleAt: row.last_sale_at,
+          lastSaleAt: lastSaleOf(row, now),
           ...series,
           estimatedSellOutAt: sellOutAt(now, summary.availableSeats, rates.netSeatsPerMinute),
         };

@@ -25,6 +25,8 @@ export type EventRow = EventColumns & {
   expired_holds?: number;
   live_held_seats?: number;
   live_holds?: number;
+  /** The latest of its pools' last sales (migration 0007); null if it never sold. */
+  last_sale_at?: Date | null;
 };
 
 export function toEvent(row: EventRow): Event {
@@ -77,7 +79,7 @@ export const eventColumns = [
 /**
  * Events as partners see them, with their holds as of `now`; `where` and `tail` finish the statement. The seats,
  * the count of reservations and the version are the event row's plus its pools', all read at one instant (one
- * statement, one snapshot).
+ * statement, one snapshot), and so is the last sale, the latest of the pools' (the console's).
  */
 export function selectEventsWithHolds(now: Date, where: RawBuilder<unknown>, tail: RawBuilder<unknown> = sql``) {
   return sql<EventRow>`
@@ -86,12 +88,13 @@ export function selectEventsWithHolds(now: Date, where: RawBuilder<unknown>, tai
            (e.active_reservations + p.active_reservations)::integer AS active_reservations,
            e.max_seats_per_reservation,
            (e.version + p.version)::bigint AS version,
-           h.expired_seats, h.expired_holds, h.live_held_seats, h.live_holds
+           h.expired_seats, h.expired_holds, h.live_held_seats, h.live_holds, p.last_sale_at
       FROM events e
      CROSS JOIN LATERAL (
        SELECT coalesce(sum(available_seats), 0) AS available_seats,
               coalesce(sum(active_reservations), 0) AS active_reservations,
-              coalesce(sum(version), 0) AS version
+              coalesce(sum(version), 0) AS version,
+              max(last_sale_at) AS last_sale_at
          FROM event_seat_pools
         WHERE event_id = e.event_id
      ) p

@@ -34,7 +34,10 @@ export interface SellingRate {
    * left out). What the sell-out estimate divides the available seats by.
    */
   readonly netSeatsPerMinute: number;
-  /** The last second with a sale (a reservation confirmed at once, or a hold confirmed); null if none is known. */
+  /**
+   * The last sale (a reservation confirmed at once, or a hold confirmed), however long ago: kept with the event's
+   * seats, not in the rollups, so their retention does not limit it; null if the event never sold.
+   */
   readonly lastSaleAt: Date | null;
 }
 
@@ -124,6 +127,9 @@ export interface ConsoleStore {
   }): Promise<Page<PartnerOverview>>;
   /** Adds the counts to the minutes' rows (several processes add to the same rows). */
   addPartnerActivity(counts: readonly PartnerActivityCount[]): Promise<void>;
-  /** Deletes rollup rows older than their retention; returns how many went. */
-  pruneActivity(now: Date): Promise<number>;
+  /**
+   * Deletes rollup rows older than their retention, in batches, at most `maxBatches` per rollup (the adapter's
+   * default if not given), leaving the rest to the next call; returns how many went.
+   */
+  pruneActivity(now: Date, maxBatches?: number): Promise<number>;
 }

@@ -47,7 +47,10 @@ const sellingRate = {
       `Seats taken minus seats returned per minute over the last ${RATE_SECONDS} seconds: reserved and held, ` +
       'minus cancelled and expired (capacity changes left out)',
   }),
-  lastSaleAt: orNull(DateTime, 'The last second with a sale (reserved at once, or a hold confirmed); null if none'),
+  lastSaleAt: orNull(
+    DateTime,
+    'The last sale (reserved at once, or a hold confirmed), however long ago; null if the event never sold',
+  ),
 };
 
 const sellingRateBody = (rate: SellingRate) => ({
@@ -56,7 +59,7 @@ const sellingRateBody = (rate: SellingRate) => ({
   lastSaleAt: iso(rate.lastSaleAt),
 });
 
-const rateExample = { seatsPerMinute: 12, netSeatsPerMinute: 14, lastSaleAt: '2025-11-25T11:38:19.000Z' };
+const rateExample = { seatsPerMinute: 12, netSeatsPerMinute: 14, lastSaleAt: '2025-11-25T11:38:19.427Z' };
 
 export const EventOverviewBody = Type.Object(
   { ...EventSummaryBody.properties, ...sellingRate },

@@ -128,17 +128,27 @@ describe("pruning the console's rollups", () => {
       { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
     );
     const clock = { time: new Date('2025-11-25T12:00:00.000Z'), now: () => clock.time };
-    const calls = { sweeps: 0, prunes: [] as Date[] };
+    /** What each round did, in order. */
+    const calls = { sweeps: 0, prunes: [] as Date[], order: [] as string[] };
+    let beforeSweep: () => Promise<void> = async () => undefined;
     const reservations = {
       async sweepExpiredHolds() {
+        await beforeSweep();
         calls.sweeps += 1;
+        calls.order.push('sweep');
         return { expired: [] };
       },
     } as unknown as ReservationService;
-    const idempotency = { purge: async () => 0 } as unknown as Idempotency;
+    const idempotency = {
+      purge: async () => {
+        calls.order.push('purge');
+        return 0;
+      },
+    } as unknown as Idempotency;
     const store = {
       pruneActivity(now: Date) {
         calls.prunes.push(now);
+        calls.order.push('prune');
         return prune(now);
       },
     };
@@ -150,8 +160,43 @@ describe("pruning the console's rollups", () => {
       rollups: { console: store, clock },
       logger,
     });
-    return { sweeper, clock, calls, lines };
+    /** What each sweep waits for first (a database that stalls, or fails). */
+    const beforeSweeps = (wait: () => Promise<void>) => (beforeSweep = wait);
+    return { sweeper, clock, calls, lines, beforeSweeps };
   }
+
+  it('prunes after marking the expired holds and purging the keys, not before', async () => {
+    const { sweeper, calls } = pruningSweeper(async () => 3);
+    try {
+      await sweeper.runOnce();
+      expect(calls.order).toEqual(['sweep', 'purge', 'prune']);
+    } finally {
+      await sweeper.stop();
+    }
+  });
+
+  it('does not prune once stopped: a shutdown during the sweep waits for the sweep only', async () => {
+    const { sweeper, calls, beforeSweeps } = pruningSweeper(async () => 3);
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    beforeSweeps(() => gate);
+    const round = sweeper.runOnce();
+    const stopping = sweeper.stop();
+    open();
+    await Promise.all([round, stopping]);
+    expect(calls.order).toEqual(['sweep', 'purge']);
+  });
+
+  it('prunes even when the sweep failed, as it is work of its own', async () => {
+    const { sweeper, calls, beforeSweeps } = pruningSweeper(async () => 3);
+    beforeSweeps(() => Promise.reject(new Error('relation "reservations" does not exist')));
+    try {
+      await sweeper.runOnce();
+      expect(calls.order).toEqual(['prune']);
+    } finally {
+      await sweeper.stop();
+    }
+  });
 
   it('prunes on the first round that holds the lease, then about once a minute, as of the clock', async () => {
     const { sweeper, clock, calls } = pruningSweeper(async () => 3);

@@ -39,8 +39,10 @@ export const sweepLeaseTtlMs = (intervalMs: number) => Math.max(3 * intervalMs, 
  * interval. A holder that stops renewing (stopped, stalled, cut off) is replaced once its lease runs out; two
  * sweeping at once meanwhile is harmless, as the commits are version-guarded and each hold's seats come back
  * exactly once. Expiry notifications need nothing from here: the webhook triggers record them in the statement
- * that marks the hold expired (migration 0006). About once a minute, a round also prunes the console's rollups
- * (`rollups`) of the rows past their retention.
+ * that marks the hold expired (migration 0006). About once a minute, after the sweep and the purge, a round also
+ * prunes the console's rollups (`rollups`) of the rows past their retention: a bounded number of batches (see
+ * ConsoleStore.pruneActivity), the rest on the next minute, so that a backlog (after a downtime) delays neither
+ * the marking of expired holds nor a shutdown by much.
  */
 export function startSweeper(deps: {
   reservations: ReservationService;
@@ -63,9 +65,9 @@ export function startSweeper(deps: {
   /** When the rollups were last pruned (or tried), by the rollups' clock. */
   let prunedAt: number | undefined;
 
-  /** Prunes the rollups if a minute has passed; a failure is logged, and the sweep goes on. */
+  /** Prunes the rollups if a minute has passed and the sweeper is not stopping; a failure is logged. */
   async function pruneRollups(): Promise<void> {
-    if (!rollups) return;
+    if (!rollups || stopped) return;
     const now = rollups.clock.now();
     if (prunedAt !== undefined && now.getTime() - prunedAt < PRUNE_INTERVAL_MS) return;
     prunedAt = now.getTime();
@@ -78,13 +80,14 @@ export function startSweeper(deps: {
     }
   }
 
-  async function round(): Promise<void> {
+  /** Takes or renews the lease and, if held, sweeps and purges; answers whether this process holds the lease. */
+  async function sweep(): Promise<boolean> {
+    let held = false;
     try {
-      const held = await lease.acquire();
+      held = await lease.acquire();
       if (held !== holding) logger.debug(held ? 'sweeper lease taken: this process sweeps' : 'sweeper lease lost');
       holding = held;
-      if (!held) return;
-      await pruneRollups();
+      if (!held) return false;
       const { expired } = await reservations.sweepExpiredHolds();
       if (expired.length > 0) logger.debug({ holds: expired.length }, 'expired holds marked, seats returned');
       const purged = await idempotency.purge();
@@ -94,6 +97,12 @@ export function startSweeper(deps: {
       if (err instanceof StoreUnavailable) logger.debug({ err }, 'sweep failed: database unavailable');
       else logger.warn({ err }, 'sweep failed; the next round will try again');
     }
+    return held;
+  }
+
+  /** The rollups' pruning, the least urgent, last; tried even when the sweep failed, as it is work of its own. */
+  async function round(): Promise<void> {
+    if (await sweep()) await pruneRollups();
   }
 
   function begin(): Promise<void> {
