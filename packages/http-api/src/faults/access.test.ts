@@ -114,6 +114,9 @@ const requestFor: Record<string, (scene: Scene) => Promise<Prepared>> = {
   'GET /v1/events': async () => ({ path: '/v1/events' }),
   'PATCH /v1/events/{eventId}': async (s) => ({ path: `/v1/events/${s.eventId}`, body: { name: s.fresh('name') } }),
   'GET /v1/events/{eventId}': async (s) => ({ path: `/v1/events/${s.eventId}` }),
+  'GET /v1/admin/events': async () => ({ path: '/v1/admin/events' }),
+  'GET /v1/admin/events/{eventId}/activity': async (s) => ({ path: `/v1/admin/events/${s.eventId}/activity` }),
+  'GET /v1/admin/partners': async () => ({ path: '/v1/admin/partners' }),
   'POST /v1/events/{eventId}/reservations': async (s) => ({
     path: `/v1/events/${s.eventId}/reservations`,
     body: { seats: 1 },
