@@ -26,6 +26,11 @@ export interface PoolRun {
   readonly pools: number;
   /** Whether each statement carried the version guard `AND version = $expected`. */
   readonly guarded: boolean;
+  /**
+   * Whether each statement also made the console's writes, as the API's commit statement does (migration 0007):
+   * its change added to the pool's `event_activity` row of the second, and a reservation's `last_sale_at`.
+   */
+  readonly console: boolean;
   readonly clients: number;
   /** Changes committed (reservations and cancellations), per second of the run. */
   readonly operationsPerSecond: number;
@@ -101,7 +106,8 @@ const SEATS_PER_POOL = 1_000_000;
  * and guards its next statement with it, as an API process does; a guard that fails reads the pool's version
  * again, and a cancellation that failed its guard leaves its reservation confirmed. So statements =
  * script runs + reservations, committed = reservations + cancellations, and the version conflicts are
- * script runs - cancellations (0 without the guard, give or take the runs cut off at the end).
+ * script runs - cancellations (0 without the guard, give or take the runs cut off at the end). With `console`,
+ * each statement also makes the console's writes, as the API's commit statement does.
  */
 export async function poolRun(
   databaseUrl: string,
@@ -111,8 +117,9 @@ export async function poolRun(
   round: number,
   clients: number,
   seconds: number,
+  console = false,
 ): Promise<PoolRun> {
-  const eventId = `pgbench-pools-${pools}${guarded ? '-guarded' : ''}-r${round}`;
+  const eventId = `pgbench-pools-${pools}${guarded ? '-guarded' : ''}${console ? '-console' : ''}-r${round}`;
   await query(
     databaseUrl,
     `INSERT INTO events (event_id, name, total_seats, available_seats)
@@ -120,20 +127,26 @@ export async function poolRun(
      INSERT INTO event_seat_pools (event_id, pool, available_seats)
        SELECT '${eventId}', g, ${SEATS_PER_POOL} FROM generate_series(0, ${pools - 1}) AS g`,
   );
+  const sale = console ? ', last_sale_at = greatest(last_sale_at, now())' : '';
   const update = (taken: number, returned: number) =>
-    `UPDATE event_seat_pools SET available_seats = available_seats - ${taken} + ${returned}, version = version + 1 WHERE event_id = '${eventId}' AND pool = :pool${guarded ? ' AND version = :v' : ''} AND available_seats - ${taken} + ${returned} >= 0 RETURNING event_id, version`;
+    `UPDATE event_seat_pools SET available_seats = available_seats - ${taken} + ${returned}, version = version + 1${taken > 0 ? sale : ''} WHERE event_id = '${eventId}' AND pool = :pool${guarded ? ' AND version = :v' : ''} AND available_seats - ${taken} + ${returned} >= 0 RETURNING event_id, version`;
+  // The commit statement's `activity` CTE, for one reservation or one cancellation.
+  const activity = (count: 'reservations' | 'cancellations', seats: 'reserved_seats' | 'cancelled_seats') =>
+    console
+      ? `, activity AS (INSERT INTO event_activity AS a (event_id, second, pool, ${count}, ${seats}) SELECT event_id, date_trunc('second', now()), :pool, 1, 1 FROM moved ON CONFLICT (event_id, second, pool) DO UPDATE SET ${count} = a.${count} + excluded.${count}, ${seats} = a.${seats} + excluded.${seats})`
+      : '';
   const reread = `SELECT version AS v FROM event_seat_pools WHERE event_id = '${eventId}' AND pool = :pool \\gset`;
   const script = join(workDir, `${eventId}.sql`);
   await writeFile(
     script,
     `\\set pool :client_id % ${pools}
-WITH moved AS (${update(1, 0)}), made AS (INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status) SELECT gen_random_uuid(), event_id, 'pgbench', 1, 'confirmed' FROM moved RETURNING reservation_id) SELECT coalesce((SELECT version FROM moved), -1) AS v, coalesce((SELECT reservation_id::text FROM made), '') AS reservation_id \\gset
+WITH moved AS (${update(1, 0)})${activity('reservations', 'reserved_seats')}, made AS (INSERT INTO reservations (reservation_id, event_id, partner_id, seats, status) SELECT gen_random_uuid(), event_id, 'pgbench', 1, 'confirmed' FROM moved RETURNING reservation_id) SELECT coalesce((SELECT version FROM moved), -1) AS v, coalesce((SELECT reservation_id::text FROM made), '') AS reservation_id \\gset
 \\if :v < 0
 ${reread}
 \\else
 BEGIN;
 SELECT reservation_id FROM reservations WHERE reservation_id = :reservation_id AND status = 'confirmed' FOR UPDATE;
-WITH moved AS (${update(0, 1)}), done AS (UPDATE reservations SET status = 'cancelled', cancelled_at = now() FROM moved WHERE reservation_id = :reservation_id RETURNING moved.version) SELECT coalesce((SELECT version FROM done), -1) AS v \\gset
+WITH moved AS (${update(0, 1)})${activity('cancellations', 'cancelled_seats')}, done AS (UPDATE reservations SET status = 'cancelled', cancelled_at = now() FROM moved WHERE reservation_id = :reservation_id RETURNING moved.version) SELECT coalesce((SELECT version FROM done), -1) AS v \\gset
 COMMIT;
 \\if :v < 0
 ${reread}
@@ -153,6 +166,7 @@ ${reread}
   return {
     pools,
     guarded,
+    console,
     clients,
     // pgbench's rate of script runs (its own clock) times the changes a script run committed on average.
     operationsPerSecond: (tps * (reserved + cancelled)) / transactions,

@@ -22,7 +22,11 @@ export type WebhookRound = ChurnRound & {
 };
 
 /** Churn through the one-process set with the operator console's requests beside it, and how they were answered. */
-export type ConsoleRound = ChurnRound & { readonly console: ConsolePolling };
+export type ConsoleRound = ChurnRound & {
+  readonly console: ConsolePolling;
+  /** The closed churn run right after it (row 2's own run is the one right before it). */
+  readonly closedAfter: ChurnRound;
+};
 
 /** Churn through one set of API processes (on a database of their own), round after round. */
 export interface ChurnSet {
@@ -54,7 +58,12 @@ export interface BenchRun {
   /** Empty when pgbench is not installed. */
   readonly ceilings: Ceiling[];
   /** The seat-pool commit statement by pool count, without its version guard, then with it. */
-  readonly pools: { readonly pools: number; readonly guarded: boolean; readonly rounds: PoolRun[] }[];
+  readonly pools: {
+    readonly pools: number;
+    readonly guarded: boolean;
+    readonly console: boolean;
+    readonly rounds: PoolRun[];
+  }[];
 }
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -98,18 +107,32 @@ export function summarise(run: BenchRun) {
   const keyedToUnkeyed = ratios(run.keyed, oneProcess.rounds);
   const churnToCeiling = ratios(oneProcess.rounds, run.ceilings);
   const webhooksToPlain = ratios(run.webhooks, oneProcess.rounds);
-  const consoleToClosed = ratios(run.withConsole, oneProcess.rounds);
+  // Each open run against the mean of the closed runs just before (row 2's) and after it, in the same round.
+  const consoleToClosed =
+    run.withConsole.length === oneProcess.rounds.length
+      ? run.withConsole.map(
+          (open, i) =>
+            open.operationsPerSecond /
+            ((oneProcess.rounds[i]!.operationsPerSecond + open.closedAfter.operationsPerSecond) / 2),
+        )
+      : [];
   const consoleLatencies = run.withConsole.map((r) => r.console.latency);
-  const pools = run.pools.map(({ pools, guarded, rounds }) => {
+  const pools = run.pools.map(({ pools, guarded, console, rounds }) => {
     const toCeiling = ratios(rounds, run.ceilings);
+    // The console's writes against the same statement without them (same pools and guard), round by round.
+    const plain = run.pools.find((p) => p.pools === pools && p.guarded === guarded && !p.console);
+    const toPlain = console && plain ? ratios(rounds, plain.rounds) : [];
     return {
       ...median(rounds, (r) => r.operationsPerSecond),
       toCeiling: medianOf(toCeiling),
       perRoundToCeiling: toCeiling,
+      toPlain: medianOf(toPlain),
+      perRoundToPlain: toPlain,
       conflictsPerCommitAllRounds:
         sum(rounds, (r) => r.versionConflicts) / sum(rounds, (r) => r.reserved + r.cancelled),
       pools,
       guarded,
+      console,
       rounds,
     };
   });
@@ -155,8 +178,9 @@ export function summarise(run: BenchRun) {
       ...median(run.withConsole, (r) => r.operationsPerSecond),
       toClosed: medianOf(consoleToClosed),
       perRoundToClosed: consoleToClosed,
-      errorsAllRounds: sum(run.withConsole, (r) => r.errors),
-      contendedAllRounds: sum(run.withConsole, (r) => r.contended),
+      // The closed runs after the open ones count here too: they appear in no other row.
+      errorsAllRounds: sum(run.withConsole, (r) => r.errors + r.closedAfter.errors),
+      contendedAllRounds: sum(run.withConsole, (r) => r.contended + r.closedAfter.contended),
       apiCpuMsPerOperation: medianOf(run.withConsole.map((r) => (r.counts.cpuSeconds * 1000) / r.operations)),
       consoleRequestsAllRounds: sum(run.withConsole, (r) => r.console.requests),
       consoleErrorsAllRounds: sum(run.withConsole, (r) => r.console.errors),
@@ -249,9 +273,9 @@ export function render(s: Summary): string {
     ['1b. the same sell-out on a cold process (its first requests after start)', ...sellOutCells(s.sellOutCold)],
     churnRow(one, 0),
     [
-      `2d. churn as in 2, with the operator console open on its event (its requests beside the churn: the event's activity every second, the events list and partners table every 5 s) (median of ${rounds})`,
+      `2d. churn as in 2, with the operator console open on its event (its requests beside the churn: the event's activity every second, the events list and partners table every 5 s), compared with the closed runs just before (row 2's) and after it (median of ${rounds})`,
       churnCells(s.churnWithConsole)[0]!,
-      `${fmt(s.churnWithConsole.toClosed, 2)} × row 2 (rounds ${perRound(s.churnWithConsole.perRoundToClosed)})`,
+      `${fmt(s.churnWithConsole.toClosed, 2)} × closed (rounds ${perRound(s.churnWithConsole.perRoundToClosed)})`,
       ...churnCells(s.churnWithConsole).slice(1),
     ],
     [
@@ -284,9 +308,14 @@ export function render(s: Summary): string {
         (p.guarded
           ? 'with the version guard, each client guarding with the version it last saw'
           : 'without the version guard, as row 5') +
+        (p.console
+          ? ", with the console's writes (its change added to the pool's event_activity row of the second, and a reservation's last_sale_at), as the API's commit statement makes them"
+          : '') +
         ` (median of ${rounds})`,
       `${fmt(p.operationsPerSecond)} ops/s`,
-      `${fmt(p.toCeiling, 2)} × row 5 (rounds ${perRound(p.perRoundToCeiling)})`,
+      p.console
+        ? `${fmt(p.toPlain, 2)} × row ${p.guarded ? 7 : 6}${'abcdefgh'[s.pools.filter((q) => q.guarded === p.guarded && !q.console).findIndex((q) => q.pools === p.pools)]} (rounds ${perRound(p.perRoundToPlain)})`
+        : `${fmt(p.toCeiling, 2)} × row 5 (rounds ${perRound(p.perRoundToCeiling)})`,
       `${p.reserved} reserved, ${p.cancelled} cancelled`,
       '',
       // A guarded script run is one statement when its reservation lost the guard: no per-operation mean.
@@ -318,7 +347,7 @@ export function render(s: Summary): string {
       s.churn.map((c) => `${plural(c.processes, 'process')} ${fmt(c.loadCpuMsPerOperation, 3)}`).join(', '),
     `errors and 503s over all churn rounds: ${sum(s.churn, (c) => c.errorsAllRounds) + s.churnWithIdempotencyKeys.errorsAllRounds + s.churnWithConsole.errorsAllRounds}` +
       ` and ${sum(s.churn, (c) => c.contendedAllRounds) + s.churnWithIdempotencyKeys.contendedAllRounds + s.churnWithConsole.contendedAllRounds}`,
-    `console open ÷ closed: ${fmt(s.churnWithConsole.toClosed, 2)} (rounds ${perRound(s.churnWithConsole.perRoundToClosed)}); ` +
+    `console open ÷ closed (the mean of the closed runs just before and after it): ${fmt(s.churnWithConsole.toClosed, 2)} (rounds ${perRound(s.churnWithConsole.perRoundToClosed)}); ` +
       `its ${s.churnWithConsole.consoleRequestsAllRounds} requests answered in p50 ${fmt(s.churnWithConsole.consoleP50Ms, 1)} ms, ` +
       `p99 ${fmt(s.churnWithConsole.consoleP99Ms, 1)} ms (medians of rounds), ${s.churnWithConsole.consoleErrorsAllRounds} not 200; ` +
       `API CPU per operation ${fmt(s.churnWithConsole.apiCpuMsPerOperation, 3)} ms (closed: ${fmt(one.apiCpuMsPerOperation, 3)} ms)`,
@@ -327,11 +356,18 @@ export function render(s: Summary): string {
       `${fmt(s.churnWithWebhooks.deliveriesPerOperation, 2)} deliveries per operation, ${pct(s.churnWithWebhooks.deliveredDuringChurn)} of them during the churn, ` +
       `the rest within ${s.churnWithWebhooks.drainMs.map((ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'not drained')).join(', ')} after it; ` +
       `API CPU per operation ${fmt(s.churnWithWebhooks.apiCpuMsPerOperation, 3)} ms (without: ${fmt(one.apiCpuMsPerOperation, 3)} ms)`,
+    ...s.pools
+      .filter((p) => p.console)
+      .map(
+        (p) =>
+          `the console's writes in the commit statement, ${plural(p.pools, 'pool')} ${p.guarded ? 'with' : 'without'} the guard (pgbench): ` +
+          `${fmt(p.toPlain, 2)} × without them (rounds ${perRound(p.perRoundToPlain)})`,
+      ),
     ...[false, true].map(
       (guarded) =>
         `seat-pool commit statement ${guarded ? 'with' : 'without'} its version guard ÷ one-row ceiling (pgbench): ` +
         s.pools
-          .filter((p) => p.guarded === guarded)
+          .filter((p) => p.guarded === guarded && !p.console)
           .map((p) => `${plural(p.pools, 'pool')} ${fmt(p.toCeiling, 2)}`)
           .join(', '),
     ),

@@ -63,7 +63,7 @@ async function churn(api: Api, idempotencyKeys = false): Promise<ChurnRound> {
 }
 
 /** Churn as `churn` does, with the operator console's requests (an open /console on the churned event) beside it. */
-async function churnWithConsole(api: Api): Promise<ConsoleRound> {
+async function churnWithConsole(api: Api): Promise<Omit<ConsoleRound, 'closedAfter'>> {
   const polling = startConsolePolling(api.urls[0]!, api.adminToken, DEFAULT_EVENT.eventId);
   // Stopped either way, so that a failed churn does not leave the polling running.
   const round = await churn(api).finally(() => polling.stop());
@@ -151,27 +151,32 @@ async function main(): Promise<void> {
     const withConsole: ConsoleRound[] = [];
     const ceilings: Ceiling[] = [];
     const poolRuns = [false, true].flatMap((guarded) =>
-      POOL_COUNTS.map((pools) => ({ pools, guarded, rounds: [] as PoolRun[] })),
+      POOL_COUNTS.map((pools) => ({ pools, guarded, console: false, rounds: [] as PoolRun[] })),
     );
+    // Row 6d: as 6b (4 pools, no guard), with the console's writes in each statement.
+    poolRuns.push({ pools: 4, guarded: false, console: true, rounds: [] });
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(
         `bench: round ${round}/${rounds}: churn through ${PROCESS_COUNTS.join(', ')} processes ` +
-          `(1 also with the console open, with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools ` +
+          `(1 also with the console open, with Idempotency-Key, and with webhook endpoints); pgbench: one-row ceiling, ${POOL_COUNTS.join(', ')} seat pools (4 also with the console's writes) ` +
           `(without and with the version guard); ` +
           `${churnSeconds} s each\n`,
       );
       for (const set of sets) {
         set.rounds.push(await churn(set.api));
         if (set === sets[0]) {
-          withConsole.push(await churnWithConsole(set.api));
+          // Row 2d between two closed runs (row 2's and one more), compared with both: what runs first after the
+          // previous round's other rows is slower, whichever it is.
+          const open = await churnWithConsole(set.api);
+          withConsole.push({ ...open, closedAfter: await churn(set.api) });
           keyed.push(await churn(set.api, true));
           webhookRounds.push(await churnWithWebhooks(webhookApi, receiver));
         }
       }
       if (!withPgbench) continue;
       ceilings.push(await ceiling(pgbenchDb, workDir, CLIENTS, churnSeconds));
-      for (const { pools, guarded, rounds: measured } of poolRuns) {
-        measured.push(await poolRun(pgbenchDb, workDir, pools, guarded, round, CLIENTS, churnSeconds));
+      for (const { pools, guarded, console: writes, rounds: measured } of poolRuns) {
+        measured.push(await poolRun(pgbenchDb, workDir, pools, guarded, round, CLIENTS, churnSeconds, writes));
       }
     }
     const churnMetrics = await scrapeMetrics(sets[0]!.api.urls[0]!);
