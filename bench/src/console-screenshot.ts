@@ -5,10 +5,8 @@
  * the page: what docs/console.png shows. Not measured, and not part of the table.
  */
 import { existsSync } from 'node:fs';
+import { CHROMIUM, CHROMIUM_FLAGS } from '@ticketboss/http-api/testing';
 import { chromium } from 'playwright-core';
-
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
 /** How long the live chart runs before the picture is taken. */
 const LIVE_MS = 12_000;
 
@@ -26,7 +24,7 @@ export async function takeConsoleScreenshot(
   load: () => Promise<unknown>,
 ): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`BENCH_CONSOLE_SCREENSHOT needs ${CHROMIUM} (.ci/install-chromium)`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   const loading = load();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, deviceScaleFactor: 1 });

@@ -7,35 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiErrors } from './plugins/errors.js';
 import { createMemoryRateLimiter, type RateLimiter } from './plugins/rate-limit.js';
 import { createAppWithDatabase, TEST_ADMIN_TOKEN, type AppWithDatabase } from './testing/app-with-database.js';
+import { browserTests, CHROMIUM, CHROMIUM_FLAGS } from './testing/chromium.js';
 import { repositoryRoot } from './testing/main-process.js';
 
-// Debian's chromium package (.ci/install-chromium); CI sets TEST_REQUIRE_BROWSER=1 so that a missing one fails.
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 /** Kept after the run, for people and CI artifacts (gitignored). */
 const SCREENSHOT = join(repositoryRoot, 'artifacts', 'console.png');
 
-const installed = existsSync(CHROMIUM);
-const required = process.env.TEST_REQUIRE_BROWSER === '1';
-if (!installed && !required) {
-  console.warn(
-    `console.browser.test.ts: SKIPPED, ${CHROMIUM} is missing. Install it with .ci/install-chromium; ` +
-      'TEST_REQUIRE_BROWSER=1 makes this a failure.',
-  );
-}
-
-const skipped = {
-  needs: 'browser',
-  reason: `no Chromium at ${CHROMIUM}; install it with .ci/install-chromium, set TEST_REQUIRE_BROWSER=1 to require it`,
-};
+const { installed, skip, skipped, missing } = browserTests('console.browser.test.ts');
 
 /** Names that would run code if they were ever parsed as markup. */
 const EVENT_NAME = 'Jazz <img src=x onerror=window.__x=1> & <b>friends</b>';
@@ -86,7 +64,7 @@ interface PageGlobals {
   readonly __injected?: unknown;
 }
 
-describe.skipIf(!installed && !required)('/console in headless Chromium', { meta: { skipped } }, () => {
+describe.skipIf(skip)('/console in headless Chromium', { meta: { skipped } }, () => {
   let t: AppWithDatabase;
   let origin: string;
   let browser: Browser | undefined;
@@ -206,7 +184,7 @@ describe.skipIf(!installed && !required)('/console in headless Chromium', { meta
 
   const requireChromium = () => {
     if (!installed) {
-      throw new Error(`${CHROMIUM} is missing and TEST_REQUIRE_BROWSER=1: install it with .ci/install-chromium`);
+      throw missing();
     }
   };
 

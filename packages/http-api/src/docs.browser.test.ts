@@ -5,37 +5,15 @@ import { dirname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppWithDatabase, type AppWithDatabase } from './testing/app-with-database.js';
+import { browserTests, CHROMIUM, CHROMIUM_FLAGS } from './testing/chromium.js';
 import { repositoryRoot } from './testing/main-process.js';
 
-// Debian's chromium package (.ci/install-chromium); CI sets TEST_REQUIRE_BROWSER=1 so that a missing one fails.
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 /** Kept after the run, for people and CI artifacts (gitignored). */
 const SCREENSHOT = join(repositoryRoot, 'artifacts', 'docs.png');
 
-const installed = existsSync(CHROMIUM);
-const required = process.env.TEST_REQUIRE_BROWSER === '1';
-if (!installed && !required) {
-  console.warn(
-    `docs.browser.test.ts: SKIPPED, ${CHROMIUM} is missing. Install it with .ci/install-chromium; ` +
-      'TEST_REQUIRE_BROWSER=1 makes this a failure.',
-  );
-}
+const { installed, skip, skipped, missing } = browserTests('docs.browser.test.ts');
 
-const skipped = {
-  needs: 'browser',
-  reason: `no Chromium at ${CHROMIUM}; install it with .ci/install-chromium, set TEST_REQUIRE_BROWSER=1 to require it`,
-};
-
-describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: { skipped } }, () => {
+describe.skipIf(skip)('/docs in headless Chromium', { meta: { skipped } }, () => {
   let t: AppWithDatabase;
   let origin: string;
   let browser: Browser | undefined;
@@ -53,7 +31,7 @@ describe.skipIf(!installed && !required)('/docs in headless Chromium', { meta: {
 
   it('shows the reservation route, loads nothing from anywhere else, and keeps a screenshot', async () => {
     if (!installed) {
-      throw new Error(`${CHROMIUM} is missing and TEST_REQUIRE_BROWSER=1: install it with .ci/install-chromium`);
+      throw missing();
     }
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -1,1 +1,2 @@
 export * from './sell-out.js';
+export * from './chromium.js';
