@@ -1,5 +1,4 @@
-import { EventEmitter } from 'node:events';
-import { Logger, run, type LogLevel, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { Logger, run, type LogLevel, type TaskList } from 'graphile-worker';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { isUnavailable, type Database } from '../database.js';
@@ -76,71 +75,29 @@ export async function startJobQueue({
   const connectionFailed = (error: Error) => logger.debug({ err: error }, 'job queue: a database connection failed');
   pool.on('error', connectionFailed);
   pool.on('connect', (client) => client.on('error', connectionFailed));
-  const events = new EventEmitter() as WorkerEvents;
-  let stopped = false;
-  /** Runners stopped on purpose (by `stop`, or replaced): their end is not news. */
-  const retired = new WeakSet<Runner>();
-  const startRunner = async (): Promise<Runner> => {
-    const started = await run({
+  let runner;
+  try {
+    runner = await run({
       pgPool: pool,
       taskList: tasks,
       concurrency,
       pollInterval: pollIntervalMs,
       noHandleSignals: true,
       logger: toGraphileLogger(logger),
-      events,
     });
-    // The worker stopping by itself (since 0.17 graphile-worker resolves rather than rejects when its pool gave up)
-    // leaves webhooks undelivered while the API serves: an error, for the operator's alerting.
-    started.promise.then(
-      () => {
-        if (!stopped && !retired.has(started)) {
-          logger.error({}, 'job queue: the worker stopped by itself; webhooks wait for a restart');
-        }
-      },
-      (error: unknown) => logger.error({ err: error }, 'job queue: the worker stopped'),
-    );
-    return started;
-  };
-  let runner: Runner;
-  try {
-    runner = await startRunner();
   } catch (error) {
     await pool.end();
     throw error;
   }
-
-  // graphile-worker 0.17 keeps the query of its task ids as a promise, a failed one too: when that first query
-  // fails (the server terminated the connection as the worker started), every later look for jobs fails with that
-  // same Error object, and no job runs until the worker is started anew. A new failure is a new object, so the
-  // same one twice means the worker is stuck: it is replaced (its pool and jobs stay).
-  let lastGetJobError: unknown;
-  let replacing: Promise<void> | undefined;
-  const replaceRunner = async () => {
-    logger.warn({}, 'job queue: the worker cannot look for jobs since a failed start; starting it again');
-    const stuck = runner;
-    retired.add(stuck);
-    await stuck.stop().catch(() => {});
-    while (!stopped) {
-      try {
-        runner = await startRunner();
-        return;
-      } catch (error) {
-        logger.debug({ err: error }, 'job queue: the worker could not start again; trying again in 1 s');
-        await new Promise((resolve) => setTimeout(resolve, 1000).unref());
-      }
-    }
-  };
-  events.on('worker:getJob:error', ({ error }) => {
-    if (error === lastGetJobError && !replacing && !stopped) {
-      replacing = replaceRunner().finally(() => {
-        replacing = undefined;
-        lastGetJobError = undefined;
-      });
-    } else {
-      lastGetJobError = error;
-    }
-  });
+  let stopped = false;
+  // The worker stopping by itself (since 0.17 graphile-worker resolves rather than rejects when its pool gave up)
+  // leaves webhooks undelivered while the API serves: an error, for the operator's alerting.
+  runner.promise.then(
+    () => {
+      if (!stopped) logger.error({}, 'job queue: the worker stopped by itself; webhooks wait for a restart');
+    },
+    (error: unknown) => logger.error({ err: error }, 'job queue: the worker stopped'),
+  );
   let timer: NodeJS.Timeout | undefined;
   let rescuing: Promise<void> = Promise.resolve();
   const scheduleRescue = () => {
@@ -171,9 +128,7 @@ export async function startJobQueue({
         stopped = true;
         clearTimeout(timer);
         await rescuing;
-        await replacing;
         try {
-          retired.add(runner);
           await runner.stop();
         } finally {
           await pool.end();
