@@ -120,6 +120,11 @@ describe('the job queue', () => {
     const { queue, ran, lines } = await start();
     try {
       await waitUntil(async () => (await queueConnections()) > 0, 'the queue to connect');
+      // A job first, so that the worker is past its start: graphile-worker 0.17.3 keeps a failure of its first query
+      // of the task list for good (no job runs until it is started anew), a case this test does not cover.
+      const first = newDeliveryId();
+      await queueDelivery(first);
+      await waitUntil(() => ran.some((p) => p.deliveryId === first), 'a first job to run');
       await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name = ${JOB_QUEUE_APPLICATION_NAME}`.execute(
         database.db,
@@ -129,8 +134,12 @@ describe('the job queue', () => {
       await waitUntil(() => ran.some((p) => p.deliveryId === deliveryId), 'the job to run after the termination', {
         timeoutMs: 30_000,
       });
-      // Logged, at debug for each connection (the API's own pool reports an outage once, at warn).
-      expect(lines).toContainEqual(expect.objectContaining({ message: 'job queue: a database connection failed' }));
+      // Logged, at debug for each connection (the API's own pool reports an outage once, at warn); an idle
+      // connection's failure may be noticed after the job ran on a new one.
+      await waitUntil(
+        () => lines.some((line) => line.message === 'job queue: a database connection failed'),
+        'the terminated connections to be logged',
+      );
     } finally {
       await queue.stop();
     }
